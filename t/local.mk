@@ -1,0 +1,17 @@
+# C unit tests print TAP and run under the same driver as the .t files
+check_PROGRAMS += t/unit/parse
+t_unit_parse_SOURCES = t/unit/parse.c worker/http_parse.c worker/core.c worker/pool.c
+t_unit_parse_CPPFLAGS = -I$(top_srcdir)/worker
+t_unit_parse_CFLAGS = $(PT_CFLAGS)
+
+TEST_EXTENSIONS = .t
+T_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+T_LOG_COMPILER = $(PERL)
+AM_T_LOG_FLAGS = -I$(srcdir)/t/lib
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+AM_TESTS_ENVIRONMENT = PORTICO_BINARY=$(abs_top_builddir)/portico; \
+	PORTICO_SRCDIR=$(abs_top_srcdir); PORTICO_BUILDDIR=$(abs_top_builddir); \
+	export PORTICO_BINARY PORTICO_SRCDIR PORTICO_BUILDDIR;
+
+TESTS += t/unit/parse $(sort $(wildcard $(srcdir)/t/*.t))
+EXTRA_DIST += t/lib/Portico/Test.pm $(wildcard $(srcdir)/t/*.t)
