@@ -9,6 +9,7 @@
 
 struct pt_cycle;
 struct pt_request;
+struct pt_var_def;
 
 enum pt_phase {
 #define PT_PHASE(n)	PT_PHASE_##n,
@@ -44,6 +45,9 @@ struct pt_module {
 	/* worker lifecycle, after privileges were dropped */
 	int	(*init_worker)(struct pt_cycle *cycle);
 	void	(*exit_worker)(struct pt_cycle *cycle);
+
+	/* variables this module provides, PT_VAR_DEF_END-terminated or NULL */
+	const struct pt_var_def	*variables;
 
 	int	 index;				/* set at startup: position in pt_modules */
 };
