@@ -82,6 +82,7 @@ struct pt_http_srv {
 /* servers sharing one listening address, and how to pick among them */
 struct pt_http_addr_servers {
 	struct pt_http_srv	*default_server;
+	unsigned		 explicit_default:1; /* a listen said default_server */
 	struct pt_http_srv	**exact_names;	/* sorted by name (pairs below) */
 	char			**exact_keys;
 	int			 nexact;
@@ -258,6 +259,11 @@ int	pt_http_internal_redirect(struct pt_request *r, struct pt_str uri);
 
 /* register a header filter, ordered by <priority> (lower first) */
 int	pt_http_filter_add(struct pt_cycle *cycle, int priority, pt_http_header_filter_fn fn);
+
+/* the location for <uri> in <s> (exact, else longest prefix), or NULL */
+struct pt_http_loc	*pt_http_find_location(struct pt_http_srv *s, struct pt_str uri);
+/* the server for <host> among those sharing one address */
+struct pt_http_srv	*pt_http_find_server(struct pt_http_addr_servers *as, struct pt_str host);
 
 /* worker: accept handler for HTTP listeners */
 void	pt_http_init_conn(struct pt_conn *c);

@@ -1,0 +1,34 @@
+/*
+ * modules.c: the compiled-in modules. Order here carries no meaning:
+ * phase handlers and filters declare their own priorities.
+ */
+#include "portico.h"
+
+extern struct pt_module pt_mod_core;
+extern struct pt_module pt_mod_http_core;
+extern struct pt_module pt_mod_http_log;
+extern struct pt_module pt_mod_rewrite;
+extern struct pt_module pt_mod_upstream;
+extern struct pt_module pt_mod_proxy;
+
+struct pt_module *pt_modules[] = {
+	&pt_mod_core,
+	&pt_mod_http_core,
+	&pt_mod_http_log,
+	&pt_mod_rewrite,
+	&pt_mod_upstream,
+	&pt_mod_proxy,
+	NULL
+};
+
+int pt_nmodules;
+
+void
+pt_modules_init(void)
+{
+	int i;
+
+	for (i = 0; pt_modules[i] != NULL; i++)
+		pt_modules[i]->index = i;
+	pt_nmodules = i;
+}
