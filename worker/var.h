@@ -70,4 +70,13 @@ int		 pt_var_lookup(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn *g
 /* startup check: no variable name declared twice; PT_OK or PT_ERROR (logged) */
 int		 pt_var_check(void);
 
+/* the http core variables ($remote_addr, $uri, ...); see var.c */
+extern const struct pt_var_def pt_http_core_variables[];
+
+/*
+ * access log (modules/http/http_log_module.c): in a worker, flush the
+ * access log buffers of <cycle> and reopen each file in place (USR1).
+ */
+void		 pt_http_log_reopen(struct pt_cycle *cycle);
+
 #endif /* PT_VAR_H */
