@@ -4,6 +4,11 @@ t_unit_parse_SOURCES = t/unit/parse.c worker/http_parse.c worker/core.c worker/p
 t_unit_parse_CPPFLAGS = -I$(top_srcdir)/worker
 t_unit_parse_CFLAGS = $(PT_CFLAGS)
 
+check_PROGRAMS += t/unit/shm
+t_unit_shm_SOURCES = t/unit/shm.c worker/shm.c worker/log.c worker/core.c
+t_unit_shm_CPPFLAGS = -I$(top_srcdir)/worker
+t_unit_shm_CFLAGS = $(PT_CFLAGS)
+
 TEST_EXTENSIONS = .t
 T_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 T_LOG_COMPILER = $(PERL)
@@ -13,5 +18,5 @@ AM_TESTS_ENVIRONMENT = PORTICO_BINARY=$(abs_top_builddir)/portico; \
 	PORTICO_SRCDIR=$(abs_top_srcdir); PORTICO_BUILDDIR=$(abs_top_builddir); \
 	export PORTICO_BINARY PORTICO_SRCDIR PORTICO_BUILDDIR;
 
-TESTS += t/unit/parse $(sort $(wildcard $(srcdir)/t/*.t))
+TESTS += t/unit/parse t/unit/shm $(sort $(wildcard $(srcdir)/t/*.t))
 EXTRA_DIST += t/lib/Portico/Test.pm $(wildcard $(srcdir)/t/*.t)
