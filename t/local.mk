@@ -18,5 +18,6 @@ AM_TESTS_ENVIRONMENT = PORTICO_BINARY=$(abs_top_builddir)/portico; \
 	PORTICO_SRCDIR=$(abs_top_srcdir); PORTICO_BUILDDIR=$(abs_top_builddir); \
 	export PORTICO_BINARY PORTICO_SRCDIR PORTICO_BUILDDIR;
 
-TESTS += t/unit/parse t/unit/shm $(sort $(wildcard $(srcdir)/t/*.t))
-EXTRA_DIST += t/lib/Portico/Test.pm $(wildcard $(srcdir)/t/*.t)
+# the .t list is taken at configure time (re-run configure after adding one)
+TESTS += t/unit/parse t/unit/shm $(PT_TEST_SCRIPTS)
+EXTRA_DIST += t/lib/Portico/Test.pm $(PT_TEST_SCRIPTS)

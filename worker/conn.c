@@ -337,7 +337,7 @@ pt_sockaddr_parse(const char *text, int def_port, struct pt_sockaddr *out, int m
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	{
-		char ports[8];
+		char ports[24];
 
 		snprintf(ports, sizeof(ports), "%ld", port);
 		rc = getaddrinfo(host, ports, &hints, &res);

@@ -122,7 +122,7 @@ struct pt_http_conn {
 	struct pt_buf		*out_tail;
 	size_t			 out_bytes;	/* bytes queued in <out> */
 	unsigned		 closing:1;	/* close after the current response */
-	unsigned		 lingering:1;
+	struct pt_posted	 next_request;	/* process pipelined input later */
 };
 
 struct pt_request {
@@ -165,11 +165,14 @@ struct pt_request {
 	unsigned		 header_sent:1;
 	unsigned		 header_only:1;	/* HEAD or 204/304: no body bytes */
 	unsigned		 chunked_out:1;	/* we add chunked coding */
+	unsigned		 body_prechunked:1; /* body bytes already carry chunked
+						   coding (relayed): only the field is sent */
 	unsigned		 keepalive:1;	/* connection may be reused */
 	unsigned		 done:1;	/* finalized */
 	unsigned		 response_incomplete:1; /* close instead of reusing */
 	unsigned		 logged:1;
 	unsigned		 in_phases:1;
+	pt_http_drain_fn	 on_body;	/* see pt_http_body_wait() */
 	pt_http_drain_fn	 on_drain;	/* see pt_http_send() */
 	void			*on_drain_data;
 	uint64_t		 body_bytes_sent;/* body bytes written */

@@ -1,0 +1,42 @@
+/*
+ * proxy.h: the proxy module's configuration, shared by its config half
+ * (proxy_conf.c, master) and its runtime half (proxy_module.c, worker).
+ */
+#ifndef PT_PROXY_H
+#define PT_PROXY_H
+
+#include "portico.h"
+
+extern struct pt_module pt_mod_proxy;
+
+/* one proxy_set_header */
+struct proxy_header {
+	struct pt_str		 name;		/* as written */
+	struct pt_cv		*value;		/* empty result = field not sent */
+};
+
+struct proxy_loc {
+	struct pt_upstream	*upstream;	/* proxy_pass target, NULL = none here */
+	struct pt_str		 uri;		/* URI part of proxy_pass */
+	unsigned		 has_uri:1;	/* proxy_pass had a URI part ("/" counts) */
+	struct pt_str		 host;		/* $proxy_host: host[:port] of the URL */
+	struct pt_str		 loc_name;	/* location prefix replaced by <uri> */
+	struct pt_array		*headers;	/* struct proxy_header; a level that sets
+						   any replaces the inherited list */
+	int			 http_version;	/* enum: 0 = 1.0, 1 = 1.1 */
+	pt_msec_t		 connect_timeout;
+	pt_msec_t		 read_timeout;
+	pt_msec_t		 send_timeout;
+	int			 buffering;
+	size_t			 buffer_size;
+	long			 buffers_num;	/* proxy_buffers NUMBER */
+	size_t			 buffers_size;	/* proxy_buffers SIZE */
+	size_t			 max_temp_file_size;
+	int			 request_buffering;
+	int			 pass_request_headers;
+	int			 pass_request_body;
+};
+
+int	pt_proxy_handler(struct pt_request *r);
+
+#endif /* PT_PROXY_H */

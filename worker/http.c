@@ -1,0 +1,578 @@
+/*
+ * http.c: the client side of HTTP/1.x: reading heads, creating requests,
+ * the phase runner, finalisation, error responses and keep-alive.
+ */
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "portico.h"
+
+const char *const pt_phase_names[] = {
+#define PT_PHASE(n)	#n,
+#include "tbl/phases.h"
+#undef PT_PHASE
+};
+
+static void http_read_head(struct pt_conn *c);
+static void http_conn_write(struct pt_conn *c);
+static void http_request_end(struct pt_request *r);
+static void http_process_next(struct pt_posted *p);
+
+const char *
+pt_http_status_text(int status)
+{
+	switch (status) {
+#define PT_STATUS(code, text)	case code: return text;
+#include "tbl/http_status.h"
+#undef PT_STATUS
+	}
+	return "Unknown";
+}
+
+static struct pt_http_srv *
+http_default_srv(struct pt_http_conn *hc)
+{
+	return hc->addr_servers->default_server;
+}
+
+static void
+http_close(struct pt_http_conn *hc, enum pt_close_reason why)
+{
+	if (hc->in != NULL) {
+		pt_iobuf_put(hc->in);
+		hc->in = NULL;
+	}
+	pt_post_cancel(&hc->next_request);
+	pt_conn_close(hc->c, why);
+}
+
+static void
+http_timeout(struct pt_timer *t)
+{
+	struct pt_conn *c = t->data;
+	struct pt_http_conn *hc = c->data;
+
+	if (hc->r != NULL) {
+		struct pt_request *r = hc->r;
+
+		/* a body read or a client write timed out during a request */
+		r->close_reason = PT_CLOSE_CLIENT_TIMEOUT;
+		pt_log(PT_LOG_INFO, 0, "client timed out on %s", c->peer.text);
+		if (!r->header_sent && r->on_body != NULL) {
+			r->on_body = NULL;
+			pt_http_finalize(r, 408);
+			return;
+		}
+		pt_http_finalize(r, PT_ERROR);
+		return;
+	}
+	http_close(hc, c->idle ? PT_CLOSE_KEEPALIVE_TIMEOUT : PT_CLOSE_CLIENT_TIMEOUT);
+}
+
+void
+pt_http_init_conn(struct pt_conn *c)
+{
+	struct pt_http_conn *hc = pt_pcalloc(c->pool, sizeof(*hc));
+
+	hc->c = c;
+	hc->addr_servers = c->listener->servers;
+	hc->next_request.handler = http_process_next;
+	hc->next_request.data = hc;
+	c->data = hc;
+	c->on_read = http_read_head;
+	c->on_write = http_conn_write;
+	c->timer.handler = http_timeout;
+	pt_timer_set(&c->timer, http_default_srv(hc)->client_header_timeout);
+}
+
+/* answer a request we could not parse, then close */
+static void
+http_reject(struct pt_http_conn *hc, int status)
+{
+	struct pt_request *r = hc->r;
+
+	if (r == NULL) {
+		/* no request object yet: a minimal one for the response and the log */
+		struct pt_pool *pool = pt_pool_create(1024);
+
+		r = pt_pcalloc(pool, sizeof(*r));
+		r->magic = PT_REQUEST_MAGIC;
+		r->pool = pool;
+		r->c = hc->c;
+		r->hc = hc;
+		r->srv = http_default_srv(hc);
+		r->loc = r->srv->root_loc;
+		r->loc_conf = r->srv->loc_conf;
+		r->ctx = pt_pcalloc(pool, sizeof(void *) * (size_t)pt_nmodules);
+		r->version = 11;
+		r->start_msec = pt_current_msec;
+		r->out_length = -1;
+		pt_array_init(&r->out_fields, pool, 4, sizeof(struct pt_http_out_field));
+		hc->r = r;
+		hc->nrequests++;
+	}
+	r->keepalive = 0;
+	r->close_reason = PT_CLOSE_BAD_REQUEST;
+	pt_http_finalize(r, status);
+}
+
+/* parse the head in hc->in and start the request */
+static void
+http_process_request(struct pt_http_conn *hc, size_t head_len)
+{
+	struct pt_conn *c = hc->c;
+	struct pt_http_srv *srv = http_default_srv(hc);
+	struct pt_http_limits lim;
+	struct pt_request *r;
+	struct pt_pool *pool;
+	struct pt_str authority = PT_NULL_STR;
+	int rc;
+
+	pool = pt_pool_create(PT_POOL_BLOCK - 256);
+	r = pt_pcalloc(pool, sizeof(*r));
+	r->magic = PT_REQUEST_MAGIC;
+	r->pool = pool;
+	r->c = c;
+	r->hc = hc;
+	r->srv = srv;
+	r->loc = srv->root_loc;
+	r->loc_conf = srv->loc_conf;
+	r->ctx = pt_pcalloc(pool, sizeof(void *) * (size_t)pt_nmodules);
+	r->start_msec = pt_current_msec;
+	r->out_length = -1;
+	r->version = 11;
+	pt_array_init(&r->out_fields, pool, 8, sizeof(struct pt_http_out_field));
+	hc->r = r;
+	hc->nrequests++;
+	hc->scan = 0;
+	pt_conn_set_idle(c, 0);
+
+	/* the head is copied so hc->in can take body and pipelined bytes */
+	r->head_data = pt_pstrndup(pool, hc->in->pos, head_len);
+	hc->in->pos += head_len;
+	r->request_length = head_len;
+
+	lim.line_max = srv->large_buffers_size;
+	lim.head_max = (size_t)srv->large_buffers_num * srv->large_buffers_size;
+	lim.fields_max = (int)srv->max_fields;
+	rc = pt_http_parse_request(r->head_data, head_len, &lim, pool, &r->head);
+	if (rc != PT_OK) {
+		http_reject(hc, -rc);
+		return;
+	}
+	r->method = r->head.method;
+	r->method_id = r->head.method_id;
+	r->version = r->head.version;
+	r->unparsed_uri = r->head.target;
+	r->request_line.data = r->head.method.data;
+	r->request_line.len = (size_t)(r->head.target.data + r->head.target.len + 9 -
+	    r->head.method.data);
+	if (pt_http_parse_target(pool, r->head.target, &r->uri, &r->args, &authority) != PT_OK) {
+		http_reject(hc, 400);
+		return;
+	}
+	if (r->head.idx[PT_HF_HOST] >= 0) {
+		if (pt_http_parse_host(pool, r->head.fields[r->head.idx[PT_HF_HOST]].value,
+		    &r->host) != PT_OK) {
+			http_reject(hc, 400);
+			return;
+		}
+	}
+	if (authority.len > 0 && pt_http_parse_host(pool, authority, &r->host) != PT_OK) {
+		http_reject(hc, 400);
+		return;
+	}
+	if (r->method_id == PT_HTTP_CONNECT) {
+		http_reject(hc, 405);
+		return;
+	}
+
+	r->srv = srv = pt_http_find_server(hc->addr_servers, r->host);
+	r->loc = srv->root_loc;
+	r->loc_conf = srv->loc_conf;
+	if (r->host.len == 0 && srv->names.nelts > 0) {
+		const char *n = ((char **)srv->names.elts)[0];
+
+		r->host.data = n;
+		r->host.len = strlen(n);
+	}
+
+	if (r->version == 11)
+		r->keepalive = !(r->head.flags & PT_HTTP_CONN_CLOSE);
+	else
+		r->keepalive = (r->head.flags & PT_HTTP_CONN_KEEPALIVE) != 0;
+	r->header_only = r->method_id == PT_HTTP_HEAD;
+
+	if (r->head.flags & PT_HTTP_CHUNKED) {
+		r->body_chunked = 1;
+		r->body_left = -1;
+	} else if (r->head.content_length > 0) {
+		r->body_left = r->head.content_length;
+	} else {
+		r->body_done = 1;
+	}
+
+	pt_timer_del(&c->timer);
+	r->phase = PT_PHASE_POST_READ;
+	pt_http_run_phases(r);
+}
+
+/* grow hc->in so a head of up to <max> bytes fits */
+static int
+http_grow_in(struct pt_http_conn *hc, size_t max)
+{
+	struct pt_buf *old = hc->in, *b;
+	size_t have = pt_buf_size(old);
+
+	if ((size_t)(old->end - old->start) >= max)
+		return PT_ERROR;
+	b = pt_iobuf_get(hc->c->pool, max);
+	memcpy(b->last, old->pos, have);
+	b->last += have;
+	pt_iobuf_put(old);
+	hc->in = b;
+	return PT_OK;
+}
+
+/* try to find and process a complete head in hc->in; returns 1 if started */
+static int
+http_try_head(struct pt_http_conn *hc)
+{
+	struct pt_http_srv *srv = http_default_srv(hc);
+	struct pt_http_limits lim;
+	ssize_t n;
+
+	lim.line_max = srv->large_buffers_size;
+	lim.head_max = (size_t)srv->large_buffers_num * srv->large_buffers_size;
+	lim.fields_max = (int)srv->max_fields;
+	if (pt_buf_size(hc->in) == 0)
+		return 0;
+	n = pt_http_find_head_end(hc->in->pos, pt_buf_size(hc->in), &hc->scan, &lim, 1);
+	if (n > 0) {
+		http_process_request(hc, (size_t)n);
+		return 1;
+	}
+	if (n != PT_AGAIN) {
+		http_reject(hc, (int)-n);
+		return 1;
+	}
+	if (pt_buf_free(hc->in) == 0) {
+		/* move what we have to the front, or to a larger buffer */
+		if (hc->in->pos != hc->in->start) {
+			size_t have = pt_buf_size(hc->in);
+
+			memmove(hc->in->start, hc->in->pos, have);
+			hc->in->pos = hc->in->start;
+			hc->in->last = hc->in->start + have;
+		} else if (http_grow_in(hc, lim.head_max + 1) != PT_OK) {
+			http_reject(hc, 431);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+http_read_head(struct pt_conn *c)
+{
+	struct pt_http_conn *hc = c->data;
+	struct pt_http_srv *srv;
+	ssize_t n;
+
+	if (hc->r != NULL) {
+		/* a request is running: only its body reader consumes input */
+		if (hc->r->on_body != NULL)
+			hc->r->on_body(hc->r);
+		return;
+	}
+	srv = http_default_srv(hc);
+	while (c->readable) {
+		if (hc->in == NULL)
+			hc->in = pt_iobuf_get(c->pool, srv->client_header_buffer_size);
+		if (pt_buf_free(hc->in) == 0 && http_try_head(hc))
+			return;
+		n = pt_conn_recv(c, hc->in);
+		if (n == PT_AGAIN)
+			break;
+		if (n == 0 || n == PT_ERROR) {
+			http_close(hc, n == 0 ? PT_CLOSE_CLIENT_EOF : PT_CLOSE_CLIENT_ERROR);
+			return;
+		}
+		if (c->idle) {
+			pt_conn_set_idle(c, 0);
+			pt_timer_set(&c->timer, srv->client_header_timeout);
+		}
+		if (http_try_head(hc))
+			return;
+	}
+	if (hc->in != NULL && pt_buf_size(hc->in) == 0 && c->idle) {
+		/* spurious wakeup on an idle connection: give the memory back */
+		pt_iobuf_put(hc->in);
+		hc->in = NULL;
+	}
+}
+
+static void
+http_process_next(struct pt_posted *p)
+{
+	struct pt_http_conn *hc = p->data;
+
+	if (hc->r != NULL)
+		return;
+	if (hc->in != NULL && pt_buf_size(hc->in) > 0 && http_try_head(hc))
+		return;
+	if (hc->c->readable)
+		http_read_head(hc->c);
+}
+
+/* flush queued output; resume whoever waits for it */
+static void
+http_conn_write(struct pt_conn *c)
+{
+	struct pt_http_conn *hc = c->data;
+	struct pt_request *r = hc->r;
+	int rc;
+
+	if (hc->out == NULL)
+		return;
+	rc = pt_conn_send_chain(c, &hc->out);
+	if (rc == PT_ERROR) {
+		if (r != NULL) {
+			r->close_reason = PT_CLOSE_CLIENT_ERROR;
+			pt_http_finalize(r, PT_ERROR);
+		} else
+			http_close(hc, PT_CLOSE_CLIENT_ERROR);
+		return;
+	}
+	if (rc == PT_AGAIN) {
+		if (r != NULL)
+			pt_timer_set(&c->timer, r->loc->send_timeout);
+		return;
+	}
+	hc->out_tail = NULL;
+	if (r == NULL)
+		return;
+	pt_timer_del(&c->timer);
+	if (r->done) {
+		http_request_end(r);
+		return;
+	}
+	if (r->on_drain != NULL)
+		r->on_drain(r);
+}
+
+/* flush after queueing; PT_OK, PT_AGAIN or PT_ERROR */
+int pt_http_flush(struct pt_request *r);
+int
+pt_http_flush(struct pt_request *r)
+{
+	struct pt_http_conn *hc = r->hc;
+	int rc;
+
+	if (hc->out == NULL)
+		return PT_OK;
+	if (!r->c->writable) {
+		pt_timer_set(&r->c->timer, r->loc->send_timeout);
+		return PT_AGAIN;
+	}
+	rc = pt_conn_send_chain(r->c, &hc->out);
+	if (rc == PT_OK) {
+		hc->out_tail = NULL;
+		if (!r->on_body)
+			pt_timer_del(&r->c->timer);
+	} else if (rc == PT_AGAIN)
+		pt_timer_set(&r->c->timer, r->loc->send_timeout);
+	return rc;
+}
+
+void
+pt_http_run_phases(struct pt_request *r)
+{
+	struct pt_cycle *cycle = pt_worker.cycle;
+	int rc;
+
+	while (r->phase < PT_PHASE_LOG && !r->done) {
+		struct pt_array *a = &cycle->phases[r->phase];
+
+		if (r->phase == PT_PHASE_FIND_LOCATION) {
+			struct pt_http_loc *l = pt_http_find_location(r->srv, r->uri);
+
+			if (l == NULL || (l->internal && r->internal_redirects == 0)) {
+				pt_http_finalize(r, 404);
+				return;
+			}
+			r->loc = l;
+			r->loc_conf = l->loc_conf;
+			if (r->loc->client_max_body_size > 0 && r->head.content_length >
+			    (int64_t)r->loc->client_max_body_size) {
+				r->keepalive = 0;
+				pt_http_finalize(r, 413);
+				return;
+			}
+			r->phase++;
+			r->phase_handler = 0;
+			continue;
+		}
+		if (r->phase == PT_PHASE_CONTENT) {
+			rc = r->loc->content ? r->loc->content(r) : 404;
+			if (rc == PT_AGAIN || rc == PT_DONE)
+				return;
+			pt_http_finalize(r, rc == PT_DECLINED ? 404 : rc);
+			return;
+		}
+		if ((size_t)r->phase_handler >= a->nelts) {
+			r->phase++;
+			r->phase_handler = 0;
+			continue;
+		}
+		rc = ((struct pt_phase_handler *)a->elts)[r->phase_handler].handler(r);
+		if (rc == PT_OK || rc == PT_DECLINED) {
+			r->phase_handler++;
+			continue;
+		}
+		if (rc == PT_AGAIN || rc == PT_DONE)
+			return;
+		pt_http_finalize(r, rc);
+		return;
+	}
+}
+
+int
+pt_http_internal_redirect(struct pt_request *r, struct pt_str uri)
+{
+	if (++r->internal_redirects > 10) {
+		pt_log(PT_LOG_ERR, 0, "rewrite or internal redirection cycle while processing \"%.*s\"",
+		    (int)r->uri.len, r->uri.data);
+		return 500;
+	}
+	r->uri = uri;
+	r->args = PT_NULL_STR;
+	r->loc = r->srv->root_loc;
+	r->loc_conf = r->srv->loc_conf;
+	memset(r->ctx, 0, sizeof(void *) * (size_t)pt_nmodules);
+	r->phase = PT_PHASE_FIND_LOCATION;
+	r->phase_handler = 0;
+	r->on_drain = NULL;
+	r->on_body = NULL;
+	pt_http_run_phases(r);
+	return PT_DONE;
+}
+
+static const char http_error_tail[] =
+    "<hr><center>portico</center>\r\n</body>\r\n</html>\r\n";
+
+/* generate the response for an error status (error_page first) */
+static void
+http_error_response(struct pt_request *r, int status)
+{
+	struct pt_array *eps = r->loc->error_pages;
+	struct pt_str body;
+	size_t i;
+
+	if (eps != NULL && r->internal_redirects < 10 && status != 400 && status != 414 &&
+	    status != 431) {
+		for (i = 0; i < eps->nelts; i++) {
+			struct pt_http_error_page *ep = (struct pt_http_error_page *)eps->elts + i;
+
+			if (ep->status != status)
+				continue;
+			r->status = ep->overwrite > 0 ? ep->overwrite : status;
+			r->out_fields.nelts = 0;
+			r->out_length = -1;
+			/* the error page's own status wins only with "=" */
+			if (ep->overwrite == -1)
+				r->status = 0;
+			if (r->method_id != PT_HTTP_HEAD) {
+				r->method_id = PT_HTTP_GET;
+				r->method = PT_STR("GET");
+			}
+			r->body_done = 1;
+			pt_http_internal_redirect(r, (struct pt_str){ strlen(ep->uri), ep->uri });
+			return;
+		}
+	}
+	body.data = pt_psprintf(r->pool, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+	    "<center><h1>%d %s</h1></center>\r\n%s", status, pt_http_status_text(status), status,
+	    pt_http_status_text(status), http_error_tail);
+	body.len = strlen(body.data);
+	if (status == 400 || status == 413 || status == 414 || status == 431 || status == 408 ||
+	    status == 505 || status == 501 || !r->body_done)
+		r->keepalive = 0;
+	if (pt_http_send_simple(r, status, PT_STR("text/html"), body) != PT_OK)
+		r->keepalive = 0;
+}
+
+void
+pt_http_finalize(struct pt_request *r, int rc)
+{
+	struct pt_http_conn *hc = r->hc;
+
+	PT_CHECK_OBJ(r, PT_REQUEST_MAGIC);
+	if (r->done)
+		return;
+	if (rc >= 300 && !r->header_sent) {
+		http_error_response(r, rc);
+		if (r->done || hc->r != r)
+			return;
+		if (r->header_sent)
+			rc = PT_DONE;
+	}
+	if (rc == PT_ERROR || (rc >= 300 && r->header_sent && !r->done)) {
+		/* the client must not take a cut response for a complete one */
+		r->response_incomplete = 1;
+		r->keepalive = 0;
+		hc->out = NULL;
+	}
+	r->done = 1;
+	r->on_body = NULL;
+	r->on_drain = NULL;
+	if (hc->out != NULL && !r->response_incomplete)
+		return;		/* http_conn_write ends it once drained */
+	http_request_end(r);
+}
+
+/* run log handlers, then keep the connection alive or close it */
+static void
+http_request_end(struct pt_request *r)
+{
+	struct pt_http_conn *hc = r->hc;
+	struct pt_conn *c = r->c;
+	struct pt_array *logs = &pt_worker.cycle->phases[PT_PHASE_LOG];
+	int keep;
+	size_t i;
+
+	if (!r->logged) {
+		r->logged = 1;
+		if (r->close_reason == PT_CLOSE_NONE && !r->keepalive)
+			r->close_reason = PT_CLOSE_DONE;
+		for (i = 0; i < logs->nelts; i++)
+			((struct pt_phase_handler *)logs->elts)[i].handler(r);
+	}
+	keep = r->keepalive && !r->response_incomplete && r->body_done && !pt_worker.exiting &&
+	    !c->eof && !c->error;
+	if (keep && hc->nrequests >= (unsigned)r->loc->keepalive_requests)
+		keep = 0;
+	{
+		struct pt_http_loc *loc = r->loc;
+		enum pt_close_reason why = r->close_reason;
+
+		hc->r = NULL;
+		pt_pool_destroy(r->pool);
+		if (!keep) {
+			http_close(hc, why == PT_CLOSE_NONE ? PT_CLOSE_DONE : why);
+			return;
+		}
+		/* keep-alive: pipelined bytes stay in hc->in, else free the buffer */
+		if (hc->in != NULL && pt_buf_size(hc->in) == 0) {
+			pt_iobuf_put(hc->in);
+			hc->in = NULL;
+		}
+		if (hc->in == NULL && !c->readable) {
+			pt_conn_set_idle(c, 1);
+			pt_timer_set(&c->timer, loc->keepalive_timeout);
+			return;
+		}
+		pt_timer_set(&c->timer, http_default_srv(hc)->client_header_timeout);
+		pt_post(&hc->next_request);
+	}
+}
