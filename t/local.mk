@@ -9,6 +9,15 @@ t_unit_shm_SOURCES = t/unit/shm.c worker/shm.c worker/log.c worker/core.c
 t_unit_shm_CPPFLAGS = -I$(top_srcdir)/worker
 t_unit_shm_CFLAGS = $(PT_CFLAGS)
 
+check_PROGRAMS += t/unit/conf
+t_unit_conf_SOURCES = t/unit/conf.c master/conf_read.c master/conf_nginx.c \
+	master/conf_native.c master/conf_apply.c master/conf_dump.c master/cycle.c \
+	worker/core.c worker/pool.c worker/log.c
+t_unit_conf_CPPFLAGS = -I$(top_srcdir)/worker
+t_unit_conf_CFLAGS = $(PT_CFLAGS) $(CONFUSE_CFLAGS)
+t_unit_conf_LDADD = $(CONFUSE_LIBS)
+TESTS += t/unit/conf
+
 TEST_EXTENSIONS = .t
 T_LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 T_LOG_COMPILER = $(PERL)

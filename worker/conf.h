@@ -145,4 +145,12 @@ void	pt_conf_error(struct pt_conf_ctx *cf, const char *fmt, ...)
 /* parse a boolean "on"/"off"; returns 1, 0 or -1 */
 int	pt_conf_parse_flag(const char *s);
 
+/*
+ * Print the tree under <root> in the native dialect (portico -T); the
+ * output reads back into the same tree (master/conf_dump.c).
+ */
+void	pt_conf_dump(FILE *out, const struct pt_conf_node *root);
+/* one line per directive row: name TAB contexts TAB default TAB doc */
+void	pt_conf_dump_directives(FILE *out);
+
 #endif /* PT_CONF_H */
