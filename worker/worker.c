@@ -6,6 +6,7 @@
  * go to the next generation), in-flight requests finish, and every kept
  * connection answers its next request with "Connection: close".
  */
+#define _GNU_SOURCE	/* accept4 */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>

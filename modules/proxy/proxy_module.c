@@ -739,7 +739,8 @@ proxy_free_buf(struct proxy_ctx *px)
 	for (i = 0; i < px->nbufs; i++) {
 		struct pt_buf *b = px->bufs[i];
 
-		if (b->pos == b->last && !b->flush) {
+		/* written to the client (or never filled) */
+		if (b->pos == b->last) {
 			b->pos = b->last = b->start + PROXY_HEADROOM;
 			b->next = NULL;
 			b->last_buf = 0;
@@ -753,11 +754,7 @@ static void
 proxy_client_drained(struct pt_request *r)
 {
 	struct proxy_ctx *px = pt_http_ctx(r, &pt_mod_proxy);
-	int i;
 
-	for (i = 0; i < px->nbufs; i++)
-		if (px->bufs[i]->pos == px->bufs[i]->last)
-			px->bufs[i]->flush = 0;
 	if (px->resp_done) {
 		proxy_finish(px, PT_DONE);
 		return;
@@ -805,7 +802,6 @@ proxy_relay(struct proxy_ctx *px)
 				return;
 			}
 			b->last_buf = px->resp_done;
-			b->flush = 1;
 			rc = pt_http_send(r, b);
 			if (rc == PT_ERROR) {
 				r->close_reason = PT_CLOSE_CLIENT_ERROR;
@@ -843,7 +839,6 @@ proxy_relay(struct proxy_ctx *px)
 				/* close-delimited body ends here */
 				px->resp_done = 1;
 				b->last_buf = 1;
-				b->flush = 1;
 				pt_http_send(r, b);
 				break;
 			}
@@ -856,7 +851,6 @@ proxy_relay(struct proxy_ctx *px)
 			return;
 		}
 		b->last_buf = px->resp_done;
-		b->flush = 1;
 		rc = pt_http_send(r, b);
 		if (rc == PT_ERROR) {
 			r->close_reason = PT_CLOSE_CLIENT_ERROR;
