@@ -210,7 +210,7 @@ sub write_conf {
 	$name //= 'portico.conf';
 	my @listen;
 	for my $line (split /\n/, $text) {
-		next unless $line =~ /^\s*listen\b/;
+		next unless $line =~ /(?:^|[\s{;])listen\b/;
 		my $host = $line =~ /\[::/ ? '::1' : '127.0.0.1';
 		while ($line =~ /%%PORT_(\w+?)%%/g) {
 			push @listen, [$host, $self->port($1)];
