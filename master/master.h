@@ -54,6 +54,8 @@ int	pt_zones_map(struct pt_cycle *cycle, struct pt_cycle *old);
  * are unmapped. Master.
  */
 void	pt_zones_unmap(struct pt_cycle *cycle, struct pt_cycle *old);
+/* every zone is declared with a size; PT_OK or PT_ERROR (logged). Master. */
+int	pt_zones_check(struct pt_cycle *cycle);
 /* release every zone lock of <cycle> held by dead process <pid>; master */
 void	pt_zones_force_unlock(struct pt_cycle *cycle, pid_t pid);
 
@@ -83,11 +85,11 @@ void	pt_listeners_close(struct pt_cycle *cycle);
  */
 void	pt_master_resolve_workers(struct pt_cycle *cycle);
 /*
- * Open the error log of <cycle> and every cycle->open_files entry (files
- * given to the worker user when running as root). With <test>, only
- * check that they can be opened. Returns PT_OK or PT_ERROR (logged).
+ * For -t: check that the error log and every cycle->open_files entry of
+ * <cycle> can be opened for appending (they are closed again). Returns
+ * PT_OK or PT_ERROR (logged). Master.
  */
-int	pt_master_open_files(struct pt_cycle *cycle, int test);
+int	pt_master_test_files(struct pt_cycle *cycle);
 /*
  * Run the master (or, with master_process off, the single worker) for
  * <cycle>, built by main(): map zones, bind, daemonize, write the pid

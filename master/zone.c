@@ -88,6 +88,25 @@ pt_zone_add(struct pt_conf_ctx *cf, const char *name, size_t size,
 
 /* see master.h */
 int
+pt_zones_check(struct pt_cycle *cycle)
+{
+	struct pt_zone	**zones = cycle->zones.elts;
+	size_t		  i;
+	int		  rc = PT_OK;
+
+	for (i = 0; i < cycle->zones.nelts; i++) {
+		if (zones[i]->size == 0) {
+			pt_log(PT_LOG_EMERG, 0, "zone \"%s\" of module %s is used "
+			    "but never declared with a size", zones[i]->name,
+			    zones[i]->owner->name);
+			rc = PT_ERROR;
+		}
+	}
+	return rc;
+}
+
+/* see master.h */
+int
 pt_zones_map(struct pt_cycle *cycle, struct pt_cycle *old)
 {
 	struct pt_zone	**zones, *z, *o;
@@ -97,16 +116,13 @@ pt_zones_map(struct pt_cycle *cycle, struct pt_cycle *old)
 
 	PT_ASSERT_MASTER();
 	PT_CHECK_OBJ(cycle, PT_CYCLE_MAGIC);
+	if (pt_zones_check(cycle) != PT_OK)
+		return PT_ERROR;
 	zones = cycle->zones.elts;
 
 	for (i = 0; i < cycle->zones.nelts; i++) {
 		z = zones[i];
 		PT_CHECK_OBJ(z, PT_ZONE_MAGIC);
-		if (z->size == 0) {
-			pt_log(PT_LOG_EMERG, 0, "zone \"%s\" is used but never "
-			    "declared with a size", z->name);
-			goto failed;
-		}
 
 		old_data = NULL;
 		o = zone_find(old, z->name);

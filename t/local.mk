@@ -5,8 +5,9 @@ t_unit_parse_CPPFLAGS = -I$(top_srcdir)/worker
 t_unit_parse_CFLAGS = $(PT_CFLAGS)
 
 check_PROGRAMS += t/unit/shm
-t_unit_shm_SOURCES = t/unit/shm.c worker/shm.c worker/log.c worker/core.c
-t_unit_shm_CPPFLAGS = -I$(top_srcdir)/worker
+t_unit_shm_SOURCES = t/unit/shm.c worker/shm.c worker/log.c worker/core.c \
+	worker/pool.c master/zone.c
+t_unit_shm_CPPFLAGS = -I$(top_srcdir)/worker -I$(top_srcdir)/master
 t_unit_shm_CFLAGS = $(PT_CFLAGS)
 
 check_PROGRAMS += t/unit/conf

@@ -3,7 +3,9 @@
  * module code (OpenBSD order: groups, gid, uid, then verify). The master
  * keeps root to bind sockets and open log files on reload.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* setresuid(2), getresuid(2) */
+#endif
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>

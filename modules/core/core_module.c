@@ -93,6 +93,7 @@ core_set_workers(struct pt_conf_ctx *cf, const struct pt_directive *d, void *con
 	const char		*s = cf->node->args[0];
 	long			 n;
 
+	(void)d;
 	if (strcmp(s, "auto") == 0) {
 		core->worker_processes = 0;
 		return NULL;
@@ -112,6 +113,7 @@ core_set_user(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 	const char		*user = cf->node->args[0];
 	const char		*group = cf->node->nargs > 1 ? cf->node->args[1] : NULL;
 
+	(void)d;
 	if (geteuid() != 0) {
 		pt_log(PT_LOG_WARN, 0, "%s:%d: the \"user\" directive makes sense "
 		    "only if the master process runs with super-user privileges, "
@@ -142,9 +144,10 @@ core_set_error_log(struct pt_conf_ctx *cf, const struct pt_directive *d, void *c
 	const char		*path = cf->node->args[0];
 	int			 i;
 
+	(void)d;
 	if (strncmp(path, "syslog:", 7) == 0 || strncmp(path, "memory:", 7) == 0)
-		return pt_psprintf(cf->pool, "\"%s\" is not supported; use a file "
-		    "or stderr", path);
+		return pt_psprintf(cf->pool, "\"%s\": only a file or stderr "
+		    "is supported", path);
 	if (path[0] == '\0')
 		return "empty file name";
 	core->error_log = strcmp(path, "stderr") == 0 ?
@@ -165,6 +168,8 @@ core_set_error_log(struct pt_conf_ctx *cf, const struct pt_directive *d, void *c
 static const char *
 core_set_events(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 {
+	(void)d;
+	(void)conf;
 	if (pt_conf_apply_block(cf, cf->node, PT_CTX_EVENTS) != PT_OK)
 		return "";	/* already logged with file:line */
 	return NULL;
@@ -174,6 +179,8 @@ core_set_events(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 static const char *
 core_set_use(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 {
+	(void)d;
+	(void)conf;
 	if (strcmp(cf->node->args[0], "epoll") != 0)
 		return pt_psprintf(cf->pool, "invalid event type \"%s\" "
 		    "(only epoll is supported)", cf->node->args[0]);
@@ -185,6 +192,8 @@ static const char *
 core_set_multi_accept(struct pt_conf_ctx *cf, const struct pt_directive *d,
     void *conf)
 {
+	(void)d;
+	(void)conf;
 	if (pt_conf_parse_flag(cf->node->args[0]) == -1)
 		return pt_psprintf(cf->pool, "invalid value \"%s\", it must be "
 		    "\"on\" or \"off\"", cf->node->args[0]);
@@ -197,6 +206,7 @@ core_conf_create(struct pt_conf_ctx *cf, enum pt_conf_level level, void *conf)
 {
 	struct pt_core_conf	*core = conf;
 
+	(void)cf;
 	if (level != PT_LEVEL_CORE)
 		return;
 	core->worker_processes = PT_UNSET;
@@ -213,6 +223,7 @@ core_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *parent,
 {
 	struct pt_core_conf	*core = child;
 
+	(void)parent;
 	if (level != PT_LEVEL_CORE)
 		return NULL;
 	if (core->worker_processes == PT_UNSET)

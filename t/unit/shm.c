@@ -5,19 +5,20 @@
  * slab allocations whose contents they verify before freeing (two owners
  * of one chunk would overwrite each other's pattern). Then the dead-holder
  * path: a process dies holding the lock, a waiter is stuck, the parent
- * force-unlocks as the master does when it reaps a worker.
+ * force-unlocks as the master does when it reaps a worker. Last, the
+ * master's zone table: declaration rules, mapping, reuse on reload.
  */
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "core.h"
-#include "log.h"
-#include "shm.h"
+#include "master.h"
 
 #define NPROC		4
 #define ITERATIONS	20000
 #define LIVE		64		/* chunks held at once per process */
+
+struct pt_heritage	pt_heritage;	/* the test runs as "master" */
 
 static int	tests;
 static int	failed;
@@ -286,6 +287,115 @@ test_force_unlock(void)
 	pt_shm_destroy(shm);
 }
 
+static struct pt_module	zone_mod_a = { .name = "mod_a" };
+static struct pt_module	zone_mod_b = { .name = "mod_b" };
+static int		zone_inits;
+
+/* a zone owner: keeps a counter in the zone, carried across reloads */
+static int
+zone_init(struct pt_zone *zone, void *old_data)
+{
+	uint64_t	*counter = old_data;
+
+	zone_inits++;
+	if (counter == NULL) {
+		counter = pt_slab_calloc(zone->shm, sizeof(*counter));
+		if (counter == NULL)
+			return PT_ERROR;
+	}
+	(*counter)++;
+	zone->data = counter;
+	return PT_OK;
+}
+
+static struct pt_cycle *
+zone_cycle(unsigned generation)
+{
+	struct pt_cycle	*cycle;
+	struct pt_pool	*pool = pt_pool_create(4096);
+
+	cycle = pt_pcalloc(pool, sizeof(*cycle));
+	cycle->magic = PT_CYCLE_MAGIC;
+	cycle->pool = pool;
+	cycle->generation = generation;
+	return cycle;
+}
+
+static void
+test_zones(void)
+{
+	struct pt_conf_ctx	 cf;
+	struct pt_cycle		*c1, *c2, *c3;
+	struct pt_zone		*a, *b, *ref, *a2, *b2, *a3, *z;
+	const char		*err = NULL;
+	struct pt_shm		*a_shm;
+	pid_t			 pid;
+	int			 st;
+
+	memset(&cf, 0, sizeof(cf));
+	c1 = zone_cycle(1);
+	cf.cycle = c1;
+	cf.pool = c1->pool;
+
+	z = pt_zone_add(&cf, "one", PT_SHM_MIN_SIZE - 1, &zone_mod_a, zone_init,
+	    &err);
+	ok(z == NULL && err != NULL && strstr(err, "too small") != NULL,
+	    "a zone under the minimum size is a configuration error: %s", err);
+	ref = pt_zone_add(&cf, "one", 0, &zone_mod_a, NULL, &err);
+	a = pt_zone_add(&cf, "one", 64 * 1024, &zone_mod_a, zone_init, &err);
+	ok(ref != NULL && a == ref && a->size == 64 * 1024 && a->init == zone_init,
+	    "a reference (size 0) and the declaration are one zone");
+	z = pt_zone_add(&cf, "one", 64 * 1024, &zone_mod_b, zone_init, &err);
+	ok(z == NULL && strstr(err, "already used by module mod_a") != NULL,
+	    "the same name for another module is an error: %s", err);
+	z = pt_zone_add(&cf, "one", 128 * 1024, &zone_mod_a, zone_init, &err);
+	ok(z == NULL && strstr(err, "size") != NULL,
+	    "the same name with another size is an error: %s", err);
+	b = pt_zone_add(&cf, "two", 64 * 1024, &zone_mod_b, zone_init, &err);
+	ok(pt_zones_map(c1, NULL) == PT_OK && a->shm != NULL && b->shm != NULL &&
+	    !a->reused && *(uint64_t *)a->data == 1, "zones are mapped and initialised");
+
+	/* reload: "one" unchanged, "two" resized */
+	c2 = zone_cycle(2);
+	cf.cycle = c2;
+	cf.pool = c2->pool;
+	a2 = pt_zone_add(&cf, "one", 64 * 1024, &zone_mod_a, zone_init, &err);
+	b2 = pt_zone_add(&cf, "two", 96 * 1024, &zone_mod_b, zone_init, &err);
+	a_shm = a->shm;
+	ok(pt_zones_map(c2, c1) == PT_OK && a2->shm == a_shm && a2->reused &&
+	    a2->data == a->data && *(uint64_t *)a2->data == 2 && a->shm == NULL,
+	    "an identical zone keeps its memory and data across a reload");
+	ok(!b2->reused && b2->shm != NULL && b2->shm != b->shm &&
+	    *(uint64_t *)b2->data == 1, "a resized zone starts afresh");
+
+	/* a failed reload gives the memory back to the running cycle */
+	c3 = zone_cycle(3);
+	cf.cycle = c3;
+	cf.pool = c3->pool;
+	a3 = pt_zone_add(&cf, "one", 64 * 1024, &zone_mod_a, zone_init, &err);
+	pt_zone_add(&cf, "undeclared", 0, &zone_mod_b, NULL, &err);
+	ok(pt_zones_map(c3, c2) == PT_ERROR && a3->shm == NULL && a2->shm == a_shm,
+	    "a zone without a size fails the mapping; nothing is taken over");
+
+	/* the master's force-unlock after a worker died holding a zone lock */
+	pid = fork();
+	if (pid == 0) {
+		pt_shm_lock(a2->shm);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	pt_zones_force_unlock(c2, pid);
+	ok(pt_shm_lock_holder(a2->shm) == 0,
+	    "pt_zones_force_unlock releases a dead worker's lock");
+
+	pt_zones_unmap(c3, c2);
+	pt_zones_unmap(c1, NULL);
+	pt_zones_unmap(c2, NULL);
+	pt_pool_destroy(c3->pool);
+	pt_pool_destroy(c1->pool);
+	pt_pool_destroy(c2->pool);
+}
+
 int
 main(void)
 {
@@ -293,6 +403,7 @@ main(void)
 	test_single();
 	test_hammer();
 	test_force_unlock();
+	test_zones();
 	printf("1..%d\n", tests);
 	return failed == 0 ? 0 : 1;
 }
