@@ -29,8 +29,8 @@
  *  - A block directive is "name { ... }" or, when it takes arguments,
  *    name "args" { ... }: the title string is split into arguments with
  *    the nginx dialect's quoting rules (location "~ \"^/a b\"" has two
- *    arguments). An empty title '' means no arguments. Titles must be
- *    unique among sibling blocks of the same name.
+ *    arguments). An empty title '' means no arguments. Two blocks with
+ *    the same title stay two blocks (their setter decides, as in nginx).
  *  - The children of a raw block (types, map, ...) are written
  *    entry = {"key", "value", ...}: one entry per line of the nginx form.
  *  - include("PATH_OR_GLOB") reads files (either dialect) in place; paths
@@ -94,6 +94,11 @@ struct native {
 	struct native_include	*incs;		/* includes in file order */
 	struct native_include	**inc_last;	/* where to link the next */
 	struct pt_conf_node	*zero;		/* last node made from "name = true" */
+	int			*sec_lines;	/* line of each section, by closing order */
+	int			 nsec_lines;	/* entries in <sec_lines> */
+	int			 sec_lines_size;/* allocated entries */
+	int			 nclosed;	/* sections closed so far */
+	int			 open_at_end;	/* braces still open at the end */
 	int			 nerrors;	/* errors reported (only the first is logged) */
 };
 
@@ -264,9 +269,20 @@ native_close(cfg_t *cfg, cfg_opt_t *opt, unsigned ctx)
 		n = nv->stack[--nv->nstack].node;
 	else if ((n = native_section_node(nv, sec)) == NULL)
 		return -1;
+	if (nv->nclosed < nv->nsec_lines)
+		n->line = nv->sec_lines[nv->nclosed];
+	nv->nclosed++;
 	if ((p = native_pending(nv, cfg, ctx)) == NULL)
 		return -1;
 	native_append(p, n);
+	/*
+	 * Everything is in the node now: free the section at once, so that
+	 * memory stays bounded by the open sections (each instance holds a
+	 * deep copy of its schema). It also keeps libconfuse from merging a
+	 * later section with the same title into this one: duplicates are for
+	 * the directive's setter to judge, as in the nginx dialect.
+	 */
+	cfg_opt_rmnsec(opt, opt->nvalues - 1);
 	return 0;
 }
 
@@ -403,7 +419,7 @@ native_schema(unsigned ctx, int depth)
 				cctx = (d->flags & PT_D_RAW_BLOCK) ? PT_CTX_RAW : d->block_ctx;
 				flags = CFGF_MULTI;
 				if (d->max_args > 0)
-					flags |= CFGF_TITLE | CFGF_NO_TITLE_DUPES;
+					flags |= CFGF_TITLE;
 				o = (cfg_opt_t)CFG_SEC(d->name, native_schema(cctx, depth + 1),
 				    flags);
 				o.validcb = native_close_cbs[k];
@@ -452,30 +468,53 @@ native_word_break(char c)
 	return strchr(" \t\r\n={}(),+", c) != NULL;
 }
 
+/* add <v> to a heap int array */
+static void
+native_push_int(int **a, int *n, int *size, int v)
+{
+	if (*n == *size) {
+		*size = *size ? *size * 2 : 32;
+		*a = pt_xrealloc(*a, sizeof(int) * (size_t)*size);
+	}
+	(*a)[(*n)++] = v;
+}
+
 /*
- * A heap copy of <len> bytes at <buf> with every comment replaced by
- * spaces (newlines kept), quoted strings untouched. Caller frees.
+ * Prepare the <len> bytes at <buf> for libconfuse: returns a heap copy
+ * (caller frees) with every comment replaced by spaces, newlines kept.
+ * Also records in <nv> the line of each section, in the order their
+ * closing braces appear (which is the order libconfuse calls the section
+ * validate callbacks), and the braces left open at the end.
+ *
+ * Section lines are taken from the text because libconfuse only keeps
+ * the current line: a section's line is that of the word or string just
+ * before its '{' (the title, or the name when there is none). A '{' after
+ * '=' or '+=' opens a list instead.
  */
 static char *
-native_strip(const char *buf, size_t len, int *open)
+native_scan(struct native *nv, const char *buf, size_t len)
 {
-	char *out = pt_xmalloc(len + 1), q;
+	char *out = pt_xmalloc(len + 1), q, c, last = '{';
+	int *open = NULL, nopen = 0, open_size = 0;
+	int line = 1, tok_line = 1, word_start = 1;
 	size_t i = 0;
-	int word_start = 1;
 
-	*open = 0;
 	memcpy(out, buf, len);
 	out[len] = '\0';
 	while (i < len) {
-		char c = out[i];
-
+		c = out[i];
 		if (c == '"' || c == '\'') {
 			q = c;
-			for (i++; i < len && out[i] != q; i++)
+			tok_line = line;
+			for (i++; i < len && out[i] != q; i++) {
 				if (out[i] == '\\' && i + 1 < len)
 					i++;
+				if (out[i] == '\n')
+					line++;
+			}
 			i++;
 			word_start = 0;
+			last = 'w';
 			continue;
 		}
 		if (c == '#' || (word_start && c == '/' && i + 1 < len && out[i + 1] == '/')) {
@@ -485,9 +524,12 @@ native_strip(const char *buf, size_t len, int *open)
 			continue;
 		}
 		if (word_start && c == '/' && i + 1 < len && out[i + 1] == '*') {
-			for (; i < len && !(out[i] == '*' && i + 1 < len && out[i + 1] == '/'); i++)
-				if (out[i] != '\n')
+			for (; i < len && !(out[i] == '*' && i + 1 < len && out[i + 1] == '/'); i++) {
+				if (out[i] == '\n')
+					line++;
+				else
 					out[i] = ' ';
+			}
 			if (i < len)
 				out[i++] = ' ';
 			if (i < len)
@@ -495,13 +537,40 @@ native_strip(const char *buf, size_t len, int *open)
 			word_start = 1;
 			continue;
 		}
-		if (c == '{')
-			(*open)++;
-		else if (c == '}')
-			(*open)--;
+		switch (c) {
+		case '\n':
+			line++;
+			break;
+		case ' ': case '\t': case '\r':
+			break;
+		case '{':
+			/* a list after "=" (or "+="): -1, a section: its line */
+			native_push_int(&open, &nopen, &open_size, last == '=' ? -1 : tok_line);
+			last = c;
+			break;
+		case '}':
+			if (nopen > 0 && open[--nopen] >= 0)
+				native_push_int(&nv->sec_lines, &nv->nsec_lines, &nv->sec_lines_size,
+				    open[nopen]);
+			last = c;
+			break;
+		case '=': case ',': case '(': case ')':
+			last = c;
+			break;
+		case '+':
+			if (i + 1 < len && out[i + 1] == '=')
+				break;
+			/* FALLTHROUGH */
+		default:
+			if (word_start)
+				tok_line = line;
+			last = 'w';
+		}
 		word_start = native_word_break(c);
 		i++;
 	}
+	nv->open_at_end = nopen;
+	free(open);
 	return out;
 }
 
@@ -521,7 +590,7 @@ pt_conf_native_parse(struct pt_conf_reader *rd, const char *buf, size_t len,
 	char *text;
 	FILE *fp;
 	cfg_t *cfg;
-	int rc, nopen, line;
+	int rc, line;
 	size_t i;
 
 	memset(&nv, 0, sizeof(nv));
@@ -546,7 +615,7 @@ pt_conf_native_parse(struct pt_conf_reader *rd, const char *buf, size_t len,
 	nv.stack[0].ctx = ctx;
 	nv.nstack = 1;
 
-	text = native_strip(buf, len, &nopen);
+	text = native_scan(&nv, buf, len);
 	fp = len > 0 ? fmemopen(text, len, "r") : NULL;
 	if (len == 0) {
 		rc = CFG_SUCCESS;
@@ -563,9 +632,10 @@ pt_conf_native_parse(struct pt_conf_reader *rd, const char *buf, size_t len,
 	}
 	cfg_free(cfg);
 	free(nv.stack);
+	free(nv.sec_lines);
 	free(text);
 
-	if (rc == CFG_SUCCESS && nv.nerrors == 0 && nopen > 0) {
+	if (rc == CFG_SUCCESS && nv.nerrors == 0 && nv.open_at_end > 0) {
 		/* libconfuse 3.3 accepts a missing "}" at the end of the file */
 		for (i = 0, line = 1; i < len; i++)
 			line += buf[i] == '\n';

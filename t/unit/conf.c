@@ -815,8 +815,6 @@ test_errors(void)
 	expect_error("n6.conf", "http {\n client_max_body_size = 1q\n}\n",
 	    "n6.conf:2: invalid value \"1q\" in \"client_max_body_size\" directive, "
 	    "it must be a size like 512, 8k, 1m or 1g");
-	expect_error("n7.conf", "http {\n server {\n  location \"/\" {\n  }\n  location \"/\" {\n"
-	    "  }\n }\n}\n", "n7.conf:5: found duplicate title '/'");
 	expect_error("n8.conf", "http {\n server {\n", "n8.conf:3: unexpected end of file, expecting \"}\"");
 	expect_error("n9.conf", "http {\n upstream \"u\" {\n  ip_hash = {}\n  ip_hash = 1\n }\n}\n",
 	    "n9.conf:4: invalid number of arguments in \"ip_hash\" directive");
@@ -824,6 +822,34 @@ test_errors(void)
 	    "n10.conf:3: bad title \"~ \"a\" of \"location\" block: unterminated quoted string");
 	expect_error("n11.conf", "http {\n types = {a, b}\n}\n",
 	    "n11.conf:2: missing opening brace for section 'types'");
+}
+
+static void
+test_native_sections(void)
+{
+	struct pt_pool *pool = pt_pool_create(4096);
+	struct pt_conf_node *a, *s, *l;
+
+	put("sec.conf", "http {\n server {\n  location \"/\" { root = a }\n"
+	    "  location \"/\" {\n   root = b\n  }\n  location '' { }\n }\n}\n");
+	log_reset();
+	a = read_tree(pool, "sec.conf");
+	if (!ok(a != NULL, "native: same titles read")) {
+		printf("#   %s\n", log_msg());
+		pt_pool_destroy(pool);
+		return;
+	}
+	s = a->children->children;
+	l = s->children;
+	ok(l != NULL && l->next != NULL && l->next->next != NULL
+	    && l->next->next->next == NULL, "native: two blocks with one title stay two");
+	if (!ok(l != NULL && l->line == 3 && strcmp(l->children->args[0], "a") == 0
+	    && l->next->line == 4 && l->next->children->line == 5
+	    && strcmp(l->next->children->args[0], "b") == 0, "native: block lines and order")
+	    && l != NULL)
+		printf("#   lines %d %d %d\n", l->line, l->next->line, l->next->children->line);
+	ok(l != NULL && l->next->next->nargs == 0, "native: empty title, no arguments");
+	pt_pool_destroy(pool);
 }
 
 static void
@@ -1118,6 +1144,7 @@ main(void)
 	test_dialects_same_tree();
 	test_values();
 	test_errors();
+	test_native_sections();
 	test_include();
 	test_roundtrip();
 	test_dump_format();
