@@ -39,6 +39,32 @@ pt_strncasecmp_lc(const char *a, const char *b, size_t n)
 	return 0;
 }
 
+char *
+pt_fmt_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+char *
+pt_fmt_msec(char *p, pt_msec_t ms)
+{
+	p = pt_fmt_u64(p, ms / 1000);
+	*p++ = '.';
+	*p++ = (char)('0' + ms % 1000 / 100);
+	*p++ = (char)('0' + ms % 100 / 10);
+	*p++ = (char)('0' + ms % 10);
+	return p;
+}
+
 /* parse a decimal prefix; returns the number of digits, -1 on overflow */
 static int
 core_digits(const char *s, uint64_t *out)

@@ -81,6 +81,19 @@ int	pt_parse_size(const char *s, size_t *out);
 int	pt_parse_msec(const char *s, pt_msec_t *out);
 int	pt_parse_int(const char *s, long min, long max, long *out);
 
+/* write <v> in decimal at <p>; returns the end (no NUL) */
+char	*pt_fmt_u64(char *p, uint64_t v);
+/* write <ms> as seconds with millisecond resolution ("1.234") at <p> */
+char	*pt_fmt_msec(char *p, pt_msec_t ms);
+/* append a C string literal or bytes, returning the new end */
+static inline char *
+pt_cpymem(char *p, const void *src, size_t n)
+{
+	memcpy(p, src, n);
+	return p + n;
+}
+#define pt_cpylit(p, lit)	pt_cpymem((p), (lit), sizeof(lit) - 1)
+
 /* current time cached once per event-loop iteration (see event.h) */
 extern pt_msec_t	pt_current_msec;
 extern time_t		pt_current_sec;

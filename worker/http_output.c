@@ -127,26 +127,36 @@ pt_http_send_header(struct pt_request *r)
 		len += f->name.len + f->value.len + 4;
 	}
 	b = pt_buf_create(r->pool, len);
-	p = b->last;
-	if (r->status_line.len > 0)
-		p += sprintf(p, "HTTP/1.1 %d %.*s\r\n", status, (int)r->status_line.len,
-		    r->status_line.data);
-	else
-		p += sprintf(p, "HTTP/1.1 %d %s\r\n", status, pt_http_status_text(status));
-	p += sprintf(p, r->loc->server_tokens ? "Server: portico/" PACKAGE_VERSION "\r\n" :
-	    "Server: portico\r\n");
-	p += sprintf(p, "Date: %s\r\n", pt_time_http);
-	if (r->content_type.len > 0)
-		p += sprintf(p, "Content-Type: %.*s\r\n", (int)r->content_type.len,
-		    r->content_type.data);
-	if (r->out_length >= 0 && http_status_has_body(status))
-		p += sprintf(p, "Content-Length: %lld\r\n", (long long)r->out_length);
+	p = pt_cpylit(b->last, "HTTP/1.1 ");
+	p = pt_fmt_u64(p, (uint64_t)status);
+	*p++ = ' ';
+	if (r->status_line.len > 0) {
+		p = pt_cpymem(p, r->status_line.data, r->status_line.len);
+	} else {
+		const char *text = pt_http_status_text(status);
+
+		p = pt_cpymem(p, text, strlen(text));
+	}
+	p = r->loc->server_tokens ? pt_cpylit(p, "\r\nServer: portico/" PACKAGE_VERSION "\r\nDate: ") :
+	    pt_cpylit(p, "\r\nServer: portico\r\nDate: ");
+	p = pt_cpymem(p, pt_time_http, sizeof(pt_time_http) - 1);
+	p = pt_cpylit(p, "\r\n");
+	if (r->content_type.len > 0) {
+		p = pt_cpylit(p, "Content-Type: ");
+		p = pt_cpymem(p, r->content_type.data, r->content_type.len);
+		p = pt_cpylit(p, "\r\n");
+	}
+	if (r->out_length >= 0 && http_status_has_body(status)) {
+		p = pt_cpylit(p, "Content-Length: ");
+		p = pt_fmt_u64(p, (uint64_t)r->out_length);
+		p = pt_cpylit(p, "\r\n");
+	}
 	if (r->chunked_out || (r->body_prechunked && http_status_has_body(status)))
-		p += sprintf(p, "Transfer-Encoding: chunked\r\n");
+		p = pt_cpylit(p, "Transfer-Encoding: chunked\r\n");
 	if (!r->keepalive)
-		p += sprintf(p, "Connection: close\r\n");
+		p = pt_cpylit(p, "Connection: close\r\n");
 	else if (r->version == 10)
-		p += sprintf(p, "Connection: keep-alive\r\n");
+		p = pt_cpylit(p, "Connection: keep-alive\r\n");
 	for (i = 0; i < r->out_fields.nelts; i++) {
 		f = (struct pt_http_out_field *)r->out_fields.elts + i;
 		if (f->name.len == 0)

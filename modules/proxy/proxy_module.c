@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "proxy.h"
@@ -49,8 +50,9 @@ struct proxy_ctx {
 	unsigned		 upstream_keepalive:1;
 	int64_t			 resp_left;	/* CL bytes left, -1 unknown */
 	struct pt_http_chunked	 chunked;
-	struct pt_buf		**bufs;		/* body buffers */
+	struct pt_buf		**bufs;		/* body buffers, created on first use */
 	int			 nbufs;
+	size_t			 bufsize;
 	pt_msec_t		 start;		/* for $upstream_*_time */
 	pt_msec_t		 connect_ms, header_ms;
 	struct pt_timer		 ka_dummy;
@@ -65,12 +67,9 @@ static void proxy_send_body(struct proxy_ctx *px);
 static struct pt_str
 proxy_time(struct pt_request *r, pt_msec_t ms)
 {
-	struct pt_str s;
+	char *p = pt_palloc(r->pool, 24);
 
-	s.data = pt_psprintf(r->pool, "%llu.%03llu", (unsigned long long)(ms / 1000),
-	    (unsigned long long)(ms % 1000));
-	s.len = strlen(s.data);
-	return s;
+	return (struct pt_str){ (size_t)(pt_fmt_msec(p, ms) - p), p };
 }
 
 /* append "<sep><v>" to one of the $upstream_* lists */
@@ -114,9 +113,13 @@ static void
 proxy_cleanup(void *data)
 {
 	struct proxy_ctx *px = data;
+	int i;
 
 	/* the request ended while the upstream was still busy */
 	proxy_release(px, 0, 0);
+	for (i = 0; i < px->nbufs; i++)
+		pt_iobuf_put(px->bufs[i]);
+	pt_iobuf_put(px->in);
 }
 
 static void
@@ -636,9 +639,10 @@ proxy_process_head(struct proxy_ctx *px, size_t head_len)
 	px->header_ms = pt_current_msec - px->start;
 	r->upstream_head = &px->head;
 	{
-		char *s = pt_psprintf(r->pool, "%d", status);
+		char *s = pt_palloc(r->pool, 8);
 
-		proxy_var_append(r, &r->upstream_status, (struct pt_str){ strlen(s), s });
+		proxy_var_append(r, &r->upstream_status,
+		    (struct pt_str){ (size_t)(pt_fmt_u64(s, (uint64_t)status) - s), s });
 	}
 	proxy_var_append(r, &r->upstream_connect_time, proxy_time(r, px->connect_ms));
 	proxy_var_append(r, &r->upstream_header_time, proxy_time(r, px->header_ms));
@@ -731,23 +735,26 @@ proxy_account(struct proxy_ctx *px, struct pt_buf *b)
 	return PT_OK;
 }
 
+/*
+ * A body buffer that is not waiting to be written. Buffers come from the
+ * worker's recycled I/O blocks on first use and go back when the request
+ * ends, so a small response never touches them.
+ */
 static struct pt_buf *
-proxy_free_buf(struct proxy_ctx *px)
+proxy_free_buf(struct proxy_ctx *px, int i)
 {
-	int i;
+	struct pt_buf *b = px->bufs[i];
 
-	for (i = 0; i < px->nbufs; i++) {
-		struct pt_buf *b = px->bufs[i];
-
-		/* written to the client (or never filled) */
-		if (b->pos == b->last) {
-			b->pos = b->last = b->start + PROXY_HEADROOM;
-			b->next = NULL;
-			b->last_buf = 0;
-			return b;
-		}
+	if (b == NULL) {
+		b = pt_iobuf_get(px->r->pool, px->bufsize + PROXY_HEADROOM + PROXY_TAILROOM);
+		px->bufs[i] = b;
+	} else if (b->pos != b->last) {
+		return NULL;	/* still queued for the client */
 	}
-	return NULL;
+	b->pos = b->last = b->start + PROXY_HEADROOM;
+	b->next = NULL;
+	b->last_buf = 0;
+	return b;
 }
 
 static void
@@ -778,85 +785,114 @@ proxy_response_done(struct proxy_ctx *px)
 	r->on_drain = proxy_client_drained;
 }
 
-/* move body bytes from the upstream to the client while buffers allow */
+/* send <chain> to the client; PT_OK, PT_AGAIN or PT_ERROR (request finished) */
+static int
+proxy_send_client(struct proxy_ctx *px, struct pt_buf *chain)
+{
+	struct pt_request *r = px->r;
+	int rc = pt_http_send(r, chain);
+
+	if (rc == PT_ERROR) {
+		r->close_reason = PT_CLOSE_CLIENT_ERROR;
+		proxy_finish(px, PT_ERROR);
+	}
+	return rc;
+}
+
+/*
+ * Move body bytes from the upstream to the client while buffers allow:
+ * one readv(2) fills every free buffer, one writev(2) sends them.
+ */
 static void
 proxy_relay(struct proxy_ctx *px)
 {
 	struct pt_request *r = px->r;
 	struct pt_conn *uc = px->uc;
-	struct pt_buf *b;
+	struct iovec iov[64];
+	struct pt_buf *fill[64], *chain, **tail;
 	ssize_t n;
-	int rc;
+	int cnt, i;
 
-	/* body bytes that came with the head */
-	if (px->in != NULL && pt_buf_size(px->in) > 0 && !px->resp_done) {
-		b = proxy_free_buf(px);
-		if (b != NULL) {
-			size_t take = PT_MIN(pt_buf_size(px->in), (size_t)(b->end - b->last) -
-			    PROXY_TAILROOM);
+	/* body bytes that came with the head are sent from the head buffer */
+	if (px->in != NULL && pt_buf_size(px->in) > 0) {
+		struct pt_buf *b = pt_buf_wrap(r->pool, px->in->pos, pt_buf_size(px->in));
 
-			pt_buf_append(b, px->in->pos, take);
-			px->in->pos += take;
-			if (proxy_account(px, b) != PT_OK) {
-				proxy_fail(px, 502, "upstream sent invalid chunked response", 0);
-				return;
-			}
-			b->last_buf = px->resp_done;
-			rc = pt_http_send(r, b);
-			if (rc == PT_ERROR) {
-				r->close_reason = PT_CLOSE_CLIENT_ERROR;
-				proxy_finish(px, PT_ERROR);
-				return;
-			}
-		}
-	}
-	while (!px->resp_done) {
-		if (px->in != NULL && pt_buf_size(px->in) > 0) {
-			/* still draining the head buffer: wait for client buffers */
-			r->on_drain = proxy_client_drained;
-			return;
-		}
-		b = proxy_free_buf(px);
-		if (b == NULL) {
-			r->on_drain = proxy_client_drained;
-			return;
-		}
-		{
-			struct pt_buf lim = *b;
-
-			lim.end = b->end - PROXY_TAILROOM;
-			if (px->resp_left > 0 && (int64_t)(lim.end - lim.last) > px->resp_left)
-				lim.end = lim.last + px->resp_left;
-			n = uc->readable ? pt_conn_recv(uc, &lim) : PT_AGAIN;
-			b->last = lim.last;
-		}
-		if (n == PT_AGAIN) {
-			pt_timer_set(&uc->timer, px->conf->read_timeout);
-			return;
-		}
-		if (n == PT_ERROR || n == 0) {
-			if (n == 0 && px->resp_left < 0 && !px->resp_chunked) {
-				/* close-delimited body ends here */
-				px->resp_done = 1;
-				b->last_buf = 1;
-				pt_http_send(r, b);
-				break;
-			}
-			proxy_fail(px, 502, n == 0 ? "upstream prematurely closed connection" :
-			    "recv() failed", n == 0 ? 0 : errno);
-			return;
-		}
+		px->in->pos = px->in->last;
 		if (proxy_account(px, b) != PT_OK) {
 			proxy_fail(px, 502, "upstream sent invalid chunked response", 0);
 			return;
 		}
 		b->last_buf = px->resp_done;
-		rc = pt_http_send(r, b);
-		if (rc == PT_ERROR) {
-			r->close_reason = PT_CLOSE_CLIENT_ERROR;
-			proxy_finish(px, PT_ERROR);
+		if (proxy_send_client(px, b) == PT_ERROR)
+			return;
+	}
+	while (!px->resp_done) {
+		int64_t room = px->resp_left > 0 ? px->resp_left : INT64_MAX;
+
+		cnt = 0;
+		for (i = 0; i < px->nbufs && cnt < (int)PT_NELEM(iov) && room > 0; i++) {
+			struct pt_buf *b = proxy_free_buf(px, i);
+			size_t len;
+
+			if (b == NULL)
+				continue;
+			len = (size_t)PT_MIN((int64_t)(b->end - b->last - PROXY_TAILROOM), room);
+			iov[cnt].iov_base = b->last;
+			iov[cnt].iov_len = len;
+			fill[cnt++] = b;
+			room -= (int64_t)len;
+		}
+		if (cnt == 0) {
+			/* every buffer is queued for the client: wait for it */
+			r->on_drain = proxy_client_drained;
 			return;
 		}
+		if (!uc->readable) {
+			pt_timer_set(&uc->timer, px->conf->read_timeout);
+			return;
+		}
+		n = readv(uc->io.fd, iov, cnt);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			if (errno != EINTR)
+				uc->readable = 0;
+			continue;
+		}
+		if (n <= 0) {
+			if (n == 0 && px->resp_left < 0 && !px->resp_chunked) {
+				/* a close-delimited body ends here */
+				struct pt_buf *b = pt_buf_wrap(r->pool, "", 0);
+
+				px->resp_done = 1;
+				px->upstream_keepalive = 0;
+				b->last_buf = 1;
+				if (proxy_send_client(px, b) == PT_ERROR)
+					return;
+				break;
+			}
+			proxy_fail(px, 502, n == 0 ? "upstream prematurely closed connection" :
+			    "readv() failed", n == 0 ? 0 : errno);
+			return;
+		}
+		chain = NULL;
+		tail = &chain;
+		for (i = 0; i < cnt && n > 0; i++) {
+			size_t take = PT_MIN((size_t)n, iov[i].iov_len);
+
+			fill[i]->last += take;
+			n -= (ssize_t)take;
+			if (proxy_account(px, fill[i]) != PT_OK) {
+				proxy_fail(px, 502, "upstream sent invalid chunked response", 0);
+				return;
+			}
+			*tail = fill[i];
+			tail = &fill[i]->next;
+			if (px->resp_done) {
+				fill[i]->last_buf = 1;
+				break;
+			}
+		}
+		if (proxy_send_client(px, chain) == PT_ERROR)
+			return;
 	}
 	if (px->resp_done && px->uc != NULL)
 		proxy_response_done(px);
@@ -883,7 +919,7 @@ proxy_upstream_read(struct pt_conn *uc)
 		return;
 	}
 	if (px->in == NULL)
-		px->in = pt_buf_create(r->pool, px->conf->buffer_size);
+		px->in = pt_iobuf_get(r->pool, px->conf->buffer_size);
 	for (;;) {
 		if (pt_buf_free(px->in) == 0) {
 			if (px->in->pos != px->in->start) {
@@ -944,8 +980,7 @@ pt_proxy_handler(struct pt_request *r)
 {
 	struct proxy_loc *pl = pt_http_loc_conf(r, &pt_mod_proxy);
 	struct proxy_ctx *px;
-	int i, nbufs;
-	size_t bsize;
+	int nbufs;
 
 	px = pt_pcalloc(r->pool, sizeof(*px));
 	px->r = r;
@@ -955,14 +990,10 @@ pt_proxy_handler(struct pt_request *r)
 	pt_pool_cleanup_add(r->pool, proxy_cleanup, px);
 	r->proxy_host = pl->host;
 
-	nbufs = pl->buffering ? (int)pl->buffers_num : 1;
-	bsize = pl->buffering ? pl->buffers_size : pl->buffer_size;
+	nbufs = pl->buffering ? (int)PT_MIN(pl->buffers_num, 64) : 1;
+	px->bufsize = pl->buffering ? pl->buffers_size : pl->buffer_size;
 	px->nbufs = nbufs;
-	px->bufs = pt_palloc(r->pool, sizeof(*px->bufs) * (size_t)nbufs);
-	for (i = 0; i < nbufs; i++) {
-		px->bufs[i] = pt_buf_create(r->pool, bsize + PROXY_HEADROOM + PROXY_TAILROOM);
-		px->bufs[i]->pos = px->bufs[i]->last = px->bufs[i]->start + PROXY_HEADROOM;
-	}
+	px->bufs = pt_pcalloc(r->pool, sizeof(*px->bufs) * (size_t)nbufs);
 
 	if (r->body_chunked && pl->http_version == 0 && pl->pass_request_body) {
 		/* HTTP/1.0 has no chunked coding: read the body first */
