@@ -84,4 +84,45 @@ void			 pt_upstream_idle_put(struct pt_upstream *u, struct pt_upstream_peer *pee
 /* close every cached idle connection (worker shutdown) */
 void			 pt_upstream_idle_close_all(struct pt_cycle *cycle);
 
+/*
+ * Additions by the upstream module (upstream.c, upstream_module.c).
+ *
+ * The group list: the module's PT_LEVEL_HTTP conf, reached with
+ * cycle->http_conf[pt_mod_upstream.index].
+ */
+struct pt_upstream_main {
+	struct pt_array		 upstreams;	/* struct pt_upstream *, in order of creation */
+};
+
+/* most peers in one group: <tried> bitmaps have PT_UPSTREAM_MAX_PEERS bits */
+#define PT_UPSTREAM_MAX_PEERS	256
+#define PT_UPSTREAM_TRIED_WORDS	(PT_UPSTREAM_MAX_PEERS / 64)
+
+/* smooth weighted round robin, the default balancer of every group */
+extern const struct pt_upstream_balancer pt_upstream_balancer_wrr;
+
+/*
+ * Requests per upstream connection (keepalive_requests). The count lives
+ * in a small record allocated once from c->pool by the upstream code, not
+ * in struct pt_conn, and the caller keeps c->data for itself while it
+ * uses the connection:
+ *   - while <c> is cached, c->data points to that record and <c> is on the
+ *     group's idle list, a circular list through c->idle_next/idle_prev
+ *     (c->idle stays 0: cached upstream connections are not on the
+ *     worker's client idle list);
+ *   - pt_upstream_idle_get() sets c->data to NULL and files the record in
+ *     a per-worker table keyed by the connection;
+ *   - pt_upstream_idle_put() takes it back from that table and counts the
+ *     request just finished; it closes <c> instead of caching it when the
+ *     count reaches keepalive_requests, when keepalive is off, when the
+ *     worker is exiting, or when <c> has an error, hung up or has unread
+ *     bytes (checked with recv(MSG_PEEK)).
+ * A connection closed by its user (pt_conn_close) drops its record with
+ * its pool. pt_upstream_conn_requests() returns the requests already
+ * finished on <c>, which the caller is using now: 0 for a fresh
+ * connection, >= 1 for one taken from the cache (a failure on such a
+ * connection may be the server closing it, and worth a retry).
+ */
+unsigned		 pt_upstream_conn_requests(struct pt_conn *c);
+
 #endif /* PT_UPSTREAM_H */
