@@ -207,8 +207,12 @@ conf_load(const char *path, size_t *lenp, const char *from_file, int from_line)
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > CONF_MAX_FILE) {
-		pt_log(PT_LOG_EMERG, 0, "\"%s\" is not a regular file of at most %u bytes",
-		    path, CONF_MAX_FILE);
+		if (from_file != NULL)
+			pt_log(PT_LOG_EMERG, 0, "%s:%d: \"%s\" is not a regular file of at"
+			    " most %u bytes", from_file, from_line, path, CONF_MAX_FILE);
+		else
+			pt_log(PT_LOG_EMERG, 0, "\"%s\" is not a regular file of at most %u"
+			    " bytes", path, CONF_MAX_FILE);
 		close(fd);
 		return NULL;
 	}
