@@ -44,7 +44,8 @@ $t->http_backend('B', handler => sub {
 	my $te = $r->{h}{'transfer-encoding'} // '-';
 	return (200, ['X-Uri' => $r->{uri}, 'X-Got-TE' => $te,
 	    'X-Got-CL' => $r->{h}{'content-length'} // '-',
-	    'X-Got-Expect' => $r->{h}{expect} // '-'], $r->{body});
+	    'X-Got-Expect' => $r->{h}{expect} // '-'],
+	    $r->{body} eq '' ? "no body\n" : $r->{body});
 });
 $t->run;
 my $port = $t->port('A');
@@ -331,6 +332,14 @@ like(http_get($port, '/'), qr/^HTTP\/1\.1 200 .*root\n\z/s,
 	    . "Connection: close\r\n\r\nhello");
 	like($st // 'none', qr/^(200|400)$/,
 	    'identical duplicate Content-Length: 200 or 400');
+	my $m = parse_response($raw) // {};
+	if (($st // 0) == 200) {
+		is($m->{h}{'x-got-cl'}, '5',
+		    'identical duplicate Content-Length: one sent upstream');
+		is($m->{body}, 'hello', 'identical duplicate Content-Length: body');
+	} else {
+		pass('identical duplicate Content-Length: rejected') for 1 .. 2;
+	}
 }
 
 done_testing;

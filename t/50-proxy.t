@@ -108,8 +108,14 @@ http {
 }
 EOF
 
-# B: echo backend, the request head and body come back as the body
-$t->http_backend('B');
+# B: echo backend, the request head and body come back as the body;
+# /empty answers with an empty body
+$t->http_backend('B', handler => sub {
+	my ($r) = @_;
+	return (200, [], '') if $r->{uri} =~ /empty/;
+	return (204, [], '') if $r->{uri} =~ /nocontent/;
+	return (200, ['Content-Type' => 'text/plain'], $r->{head} . $r->{body});
+});
 
 # K: counts connections; answers with the connection number
 $t->http_backend('K', handler => sub {
@@ -222,6 +228,18 @@ like($r->{body}, qr/^Host: u1\r$/mi, 'upstream: Host is the upstream name');
 
 $r = get('/upuri/deep/p');
 like($r->{body}, qr{^GET /y/deep/p HTTP/1\.0\r\n}, 'upstream with URI: replaced');
+
+# empty responses are complete, to 1.1 and 1.0 clients
+for my $v ('1.1', '1.0') {
+	for my $u ('/plain/empty', '/plain/nocontent') {
+		my $raw = http($port, "GET $u HTTP/$v\r\nHost: localhost\r\n\r\n",
+		    timeout => 3);
+		my $m = parse_response($raw // '') // {};
+		ok($m->{status} && $m->{complete} && $m->{body} eq '',
+		    "empty response $u to HTTP/$v: complete")
+		    or diag($raw);
+	}
+}
 
 ###########################################################################
 # request headers
