@@ -204,7 +204,7 @@ SKIP: {
 
 # --- the binary: -V, and the documented examples pass -t -------------
 SKIP: {
-	skip('no portico binary (PORTICO_BINARY)', 4)
+	skip('no portico binary (PORTICO_BINARY)', 5)
 	    unless defined $bin && -x $bin;
 
 	my ($rc, $out) = run($bin, '-V');
@@ -228,6 +228,16 @@ SKIP: {
 	ok($n >= 2 && !@failed,
 	    "portico -t accepts the $n configurations in EXAMPLES")
 	    or diag(join("\n", @failed));
+
+	# the native and the nginx example are the same configuration
+	my @dump = map {
+		my ($rc, $out) = run($bin, '-T', '-q', '-p', "$dir/", '-c',
+		    "$dir/example$_.conf");
+		$rc == 0 ? $out : "exit $rc: $out";
+	} (1, 2);
+	ok($dump[0] ne '' && $dump[0] eq $dump[1],
+	    'portico -T prints the same configuration for both EXAMPLES')
+	    or diag("example 1:\n$dump[0]\nexample 2:\n$dump[1]");
 
 	($rc, $out) = run($bin, '-t', '-p', "$dir/", '-c',
 	    "$src/etc/portico.conf");
