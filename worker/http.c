@@ -476,12 +476,12 @@ http_error_response(struct pt_request *r, int status)
 
 			if (ep->status != status)
 				continue;
-			r->status = ep->overwrite > 0 ? ep->overwrite : status;
+			/* the original status is sent unless "=" or "=CODE" says otherwise */
+			r->err_status = ep->overwrite == 0 ? status : ep->overwrite > 0 ?
+			    ep->overwrite : 0;
+			r->status = 0;
 			r->out_fields.nelts = 0;
 			r->out_length = -1;
-			/* the error page's own status wins only with "=" */
-			if (ep->overwrite == -1)
-				r->status = 0;
 			if (r->method_id != PT_HTTP_HEAD) {
 				r->method_id = PT_HTTP_GET;
 				r->method = PT_STR("GET");

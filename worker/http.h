@@ -158,6 +158,8 @@ struct pt_request {
 
 	/* response */
 	int			 status;	/* response status */
+	int			 err_status;	/* error_page: status that wins over the
+						   page's own (0 = the page's) */
 	struct pt_str		 status_line;	/* set to relay an upstream reason */
 	struct pt_array		 out_fields;	/* struct pt_http_out_field */
 	int64_t			 out_length;	/* Content-Length to send, -1 unknown */

@@ -90,9 +90,12 @@ pt_http_send_header(struct pt_request *r)
 	struct pt_buf *b;
 	size_t len, i;
 	char *p;
-	int status = r->status ? r->status : 200;
+	int status;
 
 	PT_ASSERT(!r->header_sent);
+	if (r->err_status)
+		r->status = r->err_status;
+	status = r->status ? r->status : 200;
 	for (i = 0; i < hm->header_filters.nelts; i++) {
 		pt_http_header_filter_fn fn =
 		    (pt_http_header_filter_fn)((void **)hm->header_filters.elts)[2 * i + 1];

@@ -290,7 +290,8 @@ proxy_create_request(struct proxy_ctx *px)
 
 			if (f->hop || f->id == PT_HF_HOST || proxy_header_overridden(pl, f->name))
 				continue;
-			if (f->id == PT_HF_CONTENT_LENGTH && !send_body)
+			/* the length is written once below, whatever the client sent */
+			if (f->id == PT_HF_CONTENT_LENGTH)
 				continue;
 			memcpy(p, f->name.data, f->name.len);
 			p += f->name.len;
@@ -308,8 +309,10 @@ proxy_create_request(struct proxy_ctx *px)
 			px->chunk_body = 1;
 			p += sprintf(p, "Transfer-Encoding: chunked\r\n");
 		}
-	} else if (send_body && !pl->pass_request_headers) {
-		p += sprintf(p, "Content-Length: %lld\r\n", (long long)r->head.content_length);
+	} else if (send_body) {
+		p = pt_cpylit(p, "Content-Length: ");
+		p = pt_fmt_u64(p, (uint64_t)r->head.content_length);
+		p = pt_cpylit(p, "\r\n");
 	}
 	if (!send_body)
 		r->body_done = r->body_done || !pl->pass_request_body ? r->body_done : 1;
@@ -778,6 +781,12 @@ proxy_response_done(struct proxy_ctx *px)
 
 	proxy_var_append(r, &r->upstream_response_time, proxy_time(r, pt_current_msec - px->start));
 	proxy_release(px, px->upstream_keepalive && px->body_sent, 0);
+	/* a head-only response is still queued: push it out */
+	if (pt_http_send(r, NULL) == PT_ERROR) {
+		r->close_reason = PT_CLOSE_CLIENT_ERROR;
+		pt_http_finalize(r, PT_ERROR);
+		return;
+	}
 	if (pt_http_pending(r) == 0) {
 		pt_http_finalize(r, PT_DONE);
 		return;
