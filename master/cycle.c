@@ -17,6 +17,7 @@
 #include "conf_priv.h"
 #include "cycle.h"
 #include "module.h"
+#include "var.h"
 
 #ifndef PT_PREFIX
 #define PT_PREFIX	"/usr/local/portico/"
