@@ -143,7 +143,7 @@ struct pt_http_chunked {
 /*
  * Decode chunked data from [*pos, end). Advances *pos past what it
  * consumed. Returns:
- *   PT_OK     with *data/*dlen set to a run of body bytes (inside the
+ *   PT_OK     with *data and *dlen set to a run of body bytes (inside the
  *             input) — call again for more;
  *   PT_AGAIN  all input consumed, need more;
  *   PT_DONE   last chunk and trailer section complete: *pos is just past
