@@ -363,10 +363,30 @@ sub stop {
 	return $self;
 }
 
+# Remember a process this test started indirectly (a daemonized master
+# read from its pid file): cleanup() stops it by pid.
+sub adopt_pid {
+	my ($self, $pid) = @_;
+	push @{$self->{adopted}}, $pid if $pid && $pid =~ /^\d+$/ && $pid > 1;
+}
+
+sub _stop_adopted {
+	my ($self) = @_;
+	for my $pid (@{$self->{adopted} || []}) {
+		next unless kill 0, $pid;
+		for my $sig ('QUIT', 'TERM', 'KILL') {
+			kill $sig, $pid;
+			last if wait_until(sub { !kill 0, $pid }, 5);
+		}
+	}
+	$self->{adopted} = [];
+}
+
 # Stop everything this object started (master, then backends).
 sub cleanup {
 	my ($self) = @_;
 	return unless $$ == $self->{owner};
+	$self->_stop_adopted;
 	$self->stop;
 	$self->stop_backends;
 	if ($ENV{PORTICO_TEST_CATLOG} && !$self->{catted}++) {
