@@ -612,8 +612,7 @@ static int
 http_core_postconfig(struct pt_cycle *cycle)
 {
 	(void)cycle;
-	/* every module's variable table is known now: names must be unique */
-	return pt_var_check();
+	return PT_OK;
 }
 
 /*---- runtime (worker) ----*/
