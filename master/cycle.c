@@ -17,7 +17,6 @@
 #include "conf_priv.h"
 #include "cycle.h"
 #include "module.h"
-#include "var.h"
 
 #ifndef PT_PREFIX
 #define PT_PREFIX	"/usr/local/portico/"
@@ -260,7 +259,7 @@ pt_cycle_create(const char *conf_file, const char *prefix,
 		pt_array_init(&cycle->phases[p], pool, 4, sizeof(struct pt_phase_handler));
 
 	pt_modules_init();
-	if (pt_conf_check_tables() != PT_OK || pt_var_check() != PT_OK)
+	if (pt_conf_check_tables() != PT_OK)
 		goto failed;
 	if (cycle_read(cycle, extra_directives) != PT_OK)
 		goto failed;

@@ -612,7 +612,8 @@ static int
 http_core_postconfig(struct pt_cycle *cycle)
 {
 	(void)cycle;
-	return PT_OK;
+	/* every module's variable table is known now: names must be unique */
+	return pt_var_check();
 }
 
 /*---- runtime (worker) ----*/
