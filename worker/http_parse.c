@@ -603,6 +603,9 @@ pt_http_find_head_end(const char *buf, size_t len, size_t *scan,
 			return seen || !is_request ? -431 : -414;
 		if (lf == NULL)
 			break;
+		/* an upstream gets no leniency: its lines end in CRLF */
+		if (!is_request && (stop == 0 || buf[stop - 1] != '\r'))
+			return -400;
 		if (n == 0) {
 			if (seen || !is_request)
 				return (ssize_t)stop + 1;

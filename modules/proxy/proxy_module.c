@@ -953,6 +953,12 @@ proxy_upstream_read(struct pt_conn *uc)
 			return;
 		}
 		px->got_bytes = 1;
+		/* not even a status line (HTTP/0.9 or garbage): no need to wait */
+		if (pt_buf_size(px->in) > 0 && px->scan == 0 &&
+		    memcmp(px->in->pos, "HTTP/", PT_MIN(pt_buf_size(px->in), 5)) != 0) {
+			proxy_fail(px, 502, "upstream sent no valid HTTP/1.x status line", 0);
+			return;
+		}
 		for (;;) {
 			struct pt_http_limits lim = { px->conf->buffer_size, px->conf->buffer_size, 100 };
 			ssize_t hl = pt_http_find_head_end(px->in->pos, pt_buf_size(px->in), &px->scan,
