@@ -170,7 +170,7 @@ sub nginx_only {
 	return '' unless $self->is_nginx;
 	my $d = $self->{dir};
 	mkdir "$d/tmp";
-	return join '', map { "${_}_temp_path $d/tmp/$_;\n    " }
+	return join ' ', map { "${_}_temp_path $d/tmp/$_;" }
 	    qw(client_body proxy fastcgi uwsgi scgi);
 }
 
