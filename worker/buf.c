@@ -8,10 +8,12 @@ struct buf_free {
 	size_t		 size;
 };
 
-#define BUF_FREE_MAX	1024
+/* recycled I/O memory kept per process, in bytes: enough for a busy
+ * worker's churn, small next to the connections it serves */
+#define BUF_FREE_MAX	(256 * 1024)
 
 static struct buf_free	*buf_free_list;
-static int		 buf_free_count;
+static size_t		 buf_free_count;	/* bytes on the list */
 
 struct pt_buf *
 pt_buf_create(struct pt_pool *p, size_t size)
@@ -33,16 +35,16 @@ pt_buf_wrap(struct pt_pool *p, const char *data, size_t len)
 	return b;
 }
 
-struct pt_buf *
-pt_iobuf_get(struct pt_pool *p, size_t size)
+void
+pt_iobuf_fill(struct pt_buf *b, size_t size)
 {
-	struct pt_buf *b = pt_pcalloc(p, sizeof(*b));
 	struct buf_free *f, **fp;
 
+	memset(b, 0, sizeof(*b));
 	for (fp = &buf_free_list; (f = *fp) != NULL; fp = &f->next) {
 		if (f->size == size) {
 			*fp = f->next;
-			buf_free_count--;
+			buf_free_count -= size;
 			b->start = (char *)f;
 			goto done;
 		}
@@ -52,6 +54,14 @@ done:
 	b->pos = b->last = b->start;
 	b->end = b->start + size;
 	b->recycled = 1;
+}
+
+struct pt_buf *
+pt_iobuf_get(struct pt_pool *p, size_t size)
+{
+	struct pt_buf *b = pt_palloc(p, sizeof(*b));
+
+	pt_iobuf_fill(b, size);
 	return b;
 }
 
@@ -64,14 +74,14 @@ pt_iobuf_put(struct pt_buf *b)
 	if (b == NULL || !b->recycled || b->start == NULL)
 		return;
 	size = (size_t)(b->end - b->start);
-	if (buf_free_count >= BUF_FREE_MAX || size < sizeof(*f)) {
+	if (buf_free_count + size > BUF_FREE_MAX || size < sizeof(*f)) {
 		free(b->start);
 	} else {
 		f = (struct buf_free *)(void *)b->start;
 		f->size = size;
 		f->next = buf_free_list;
 		buf_free_list = f;
-		buf_free_count++;
+		buf_free_count += size;
 	}
 	b->start = b->pos = b->last = b->end = NULL;
 	b->recycled = 0;

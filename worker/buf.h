@@ -42,5 +42,7 @@ pt_buf_append(struct pt_buf *b, const void *data, size_t len)
  */
 struct pt_buf	*pt_iobuf_get(struct pt_pool *p, size_t size);
 void		 pt_iobuf_put(struct pt_buf *b);
+/* give the existing header <b> fresh recycled memory of <size> bytes */
+void		 pt_iobuf_fill(struct pt_buf *b, size_t size);
 
 #endif /* PT_BUF_H */

@@ -61,7 +61,8 @@ pt_conn_new(int fd, const struct pt_sockaddr *peer)
 		pt_log(PT_LOG_ALERT, 0, "%u worker_connections are not enough", pt_worker.max_conns);
 		return NULL;
 	}
-	pool = pt_pool_create(512);
+	/* room for the connection and its protocol state (http: ~160 bytes) */
+	pool = pt_pool_create(sizeof(*c) + 256);
 	c = pt_pcalloc(pool, sizeof(*c));
 	c->magic = PT_CONN_MAGIC;
 	c->pool = pool;

@@ -194,7 +194,7 @@ ev_run_timers(void)
 	}
 }
 
-void
+int
 pt_event_process(pt_msec_t max_wait)
 {
 	pt_msec_t wait = max_wait;
@@ -222,4 +222,5 @@ pt_event_process(pt_msec_t max_wait)
 	ev_run_posted();
 	ev_run_timers();
 	ev_run_posted();
+	return n > 0 ? n : 0;
 }

@@ -65,9 +65,10 @@ void	pt_post_cancel(struct pt_posted *p);
 
 /*
  * Wait for events (at most until the next timer or <max_wait> ms), run
- * their handlers, then posted callbacks, then expired timers.
+ * their handlers, then posted callbacks, then expired timers. Returns the
+ * number of I/O events handled.
  */
-void	pt_event_process(pt_msec_t max_wait);
+int	pt_event_process(pt_msec_t max_wait);
 /* number of armed timers (for shutdown decisions) */
 size_t	pt_timer_count(void);
 

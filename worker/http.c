@@ -221,16 +221,15 @@ http_process_request(struct pt_http_conn *hc, size_t head_len)
 static int
 http_grow_in(struct pt_http_conn *hc, size_t max)
 {
-	struct pt_buf *old = hc->in, *b;
-	size_t have = pt_buf_size(old);
+	struct pt_buf old = hc->in_buf;
+	size_t have = pt_buf_size(&old);
 
-	if ((size_t)(old->end - old->start) >= max)
+	if ((size_t)(old.end - old.start) >= max)
 		return PT_ERROR;
-	b = pt_iobuf_get(hc->c->pool, max);
-	memcpy(b->last, old->pos, have);
-	b->last += have;
-	pt_iobuf_put(old);
-	hc->in = b;
+	pt_iobuf_fill(&hc->in_buf, max);
+	memcpy(hc->in_buf.last, old.pos, have);
+	hc->in_buf.last += have;
+	pt_iobuf_put(&old);
 	return PT_OK;
 }
 
@@ -287,8 +286,10 @@ http_read_head(struct pt_conn *c)
 	}
 	srv = http_default_srv(hc);
 	while (c->readable) {
-		if (hc->in == NULL)
-			hc->in = pt_iobuf_get(c->pool, srv->client_header_buffer_size);
+		if (hc->in == NULL) {
+			pt_iobuf_fill(&hc->in_buf, srv->client_header_buffer_size);
+			hc->in = &hc->in_buf;
+		}
 		if (pt_buf_free(hc->in) == 0 && http_try_head(hc))
 			return;
 		n = pt_conn_recv(c, hc->in);

@@ -115,6 +115,7 @@ struct pt_http_conn {
 	struct pt_conn		*c;
 	struct pt_http_addr_servers *addr_servers;
 	struct pt_buf		*in;		/* head/pipelined input, NULL when idle */
+	struct pt_buf		 in_buf;	/* the header <in> points to */
 	size_t			 scan;		/* pt_http_find_head_end progress */
 	struct pt_request	*r;		/* current request or NULL */
 	unsigned		 nrequests;	/* $connection_requests */

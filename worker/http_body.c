@@ -24,8 +24,10 @@ http_body_inbuf(struct pt_request *r)
 {
 	struct pt_http_conn *hc = r->hc;
 
-	if (hc->in == NULL)
-		hc->in = pt_iobuf_get(r->c->pool, PT_MAX(r->srv->client_header_buffer_size, 4096));
+	if (hc->in == NULL) {
+		pt_iobuf_fill(&hc->in_buf, PT_MAX(r->srv->client_header_buffer_size, 4096));
+		hc->in = &hc->in_buf;
+	}
 	if (hc->in->pos == hc->in->last)
 		hc->in->pos = hc->in->last = hc->in->start;
 	return hc->in;

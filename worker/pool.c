@@ -12,7 +12,7 @@
 #include "pool.h"
 
 #define POOL_ALIGN	16
-#define POOL_FREE_MAX	256	/* standard blocks kept for reuse */
+#define POOL_FREE_MAX	64	/* standard blocks kept for reuse */
 
 struct pool_block {
 	struct pool_block	*next;		/* next block of the pool */
@@ -95,12 +95,13 @@ pool_block_new(size_t size)
 	struct pool_block *b;
 	size_t hdr = PT_ALIGN(sizeof(*b), POOL_ALIGN);
 
-	if (size <= PT_POOL_BLOCK && pool_free_list != NULL) {
+	if (size <= PT_POOL_BLOCK && size > PT_POOL_BLOCK / 2 && pool_free_list != NULL) {
 		b = pool_free_list;
 		pool_free_list = b->next;
 		pool_free_count--;
 	} else {
-		if (size < PT_POOL_BLOCK)
+		/* small pools (connections) get exactly what they ask for */
+		if (size < PT_POOL_BLOCK && size > PT_POOL_BLOCK / 2)
 			size = PT_POOL_BLOCK;
 		b = pt_xmalloc(hdr + size);
 		b->size = size;

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE	/* accept4 */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -130,7 +131,7 @@ pt_worker_main(struct pt_cycle *cycle, int slot)
 	struct sigaction sa;
 	sigset_t set;
 	size_t i;
-	int m, sig;
+	int m, sig, trim_pending = 0;
 
 	pt_heritage.cycle = cycle;
 	pt_heritage.slot = slot;
@@ -186,7 +187,19 @@ pt_worker_main(struct pt_cycle *cycle, int slot)
 			_exit(2);
 
 	for (;;) {
-		pt_event_process(1000);
+		uint64_t before = pt_worker.conn_number;
+
+		if (pt_event_process(1000) == 0 && trim_pending) {
+			/*
+			 * A quiet second after a burst: give the freed heap pages
+			 * back, so idle connections cost what they hold, not the
+			 * peak of the burst that opened them.
+			 */
+			malloc_trim(64 * 1024);
+			trim_pending = 0;
+		}
+		if (pt_worker.conn_number != before)
+			trim_pending = 1;
 		pt_conn_reap();
 
 		if (worker_sig_term || pt_worker.terminate)
