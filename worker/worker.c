@@ -96,6 +96,7 @@ worker_shutdown_expired(struct pt_timer *t)
 static void
 worker_begin_exit(void)
 {
+	struct pt_conn *c;
 	int i;
 
 	pt_worker.exiting = 1;
@@ -107,6 +108,15 @@ worker_begin_exit(void)
 		}
 	}
 	pt_upstream_idle_close_all(pt_worker.cycle);
+	/*
+	 * Idle keep-alive clients are not cut now (a request may be on its
+	 * way): each gets its next response with "Connection: close". One
+	 * that stays silent for another second is closed then, so a stop
+	 * does not wait for keepalive_timeout.
+	 */
+	for (c = pt_worker.idle_head; c != NULL; c = c->idle_next)
+		if (!pt_timer_armed(&c->timer) || c->timer.when > pt_current_msec + 1000)
+			pt_timer_set(&c->timer, 1000);
 	if (pt_worker.cycle->core->worker_shutdown_timeout > 0) {
 		pt_timer_init(&worker_shutdown_timer, worker_shutdown_expired, NULL);
 		pt_timer_set(&worker_shutdown_timer, pt_worker.cycle->core->worker_shutdown_timeout);
