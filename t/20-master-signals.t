@@ -195,6 +195,27 @@ is(body($t), "gen1\n", 'serving');
 }
 
 ###########################################################################
+# QUIT with only an idle keep-alive connection: nothing is in flight,
+# so the master exits promptly (nginx closes idle connections at once;
+# keepalive_timeout is the default 75 s here, so waiting for it is not
+# prompt)
+
+{
+	my $q = Portico::Test->new;
+	$q->write_conf(conf('idle'));
+	$q->run;
+	my $c = Portico::Test::Conn->new($q->port('A'));
+	$c->send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	my $m = $c->read_response(timeout => 3);
+	is($m && $m->{body}, "idle\n", 'QUIT idle: keep-alive response');
+	my $t0 = now();
+	$q->signal('QUIT');
+	ok($q->wait_exit(5), 'QUIT with an idle keep-alive client: exits');
+	cmp_ok(now() - $t0, '<', 5, 'QUIT with an idle keep-alive client: promptly');
+	ok($c->closed(1), 'QUIT idle: the idle connection is closed');
+}
+
+###########################################################################
 # TERM: fast stop, even with a request in flight
 
 {
