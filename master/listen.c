@@ -4,6 +4,11 @@
  * only, so the kernel spreads connections over the workers and a dying
  * worker's queue waits for its replacement in the same slot.
  *
+ * SO_REUSEPORT lets any process of the same user join a group of
+ * sockets, so an address this process does not hold yet is first bound
+ * once without it: a second instance fails with EADDRINUSE instead of
+ * silently sharing the first one's traffic.
+ *
  * On reload the new cycle shares (dup(2)) the old cycle's sockets for
  * addresses that are still configured, so no queued connection is lost;
  * the old cycle's own descriptors are closed when its workers are told to
@@ -121,6 +126,38 @@ failed:
 	return -1;
 }
 
+/*
+ * Check that nobody else listens on <ls>'s address: bind a socket without
+ * SO_REUSEPORT and close it. Needed because SO_REUSEPORT would otherwise
+ * let this process join the sockets of another instance running as the
+ * same user, silently sharing its traffic. Returns PT_OK or PT_ERROR
+ * (logged as the bind failure it is).
+ */
+static int
+listen_probe(const struct pt_listener *ls)
+{
+	int	fd, family = ls->addr.sa.ss_family, rc = PT_OK;
+
+	if (family != AF_INET && family != AF_INET6)
+		return PT_OK;		/* refused by listen_socket() */
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		pt_log(PT_LOG_EMERG, errno, "socket() for %s failed", ls->addr.text);
+		return PT_ERROR;
+	}
+	if (listen_setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", ls) ||
+	    (family == AF_INET6 &&
+	    listen_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", ls))) {
+		rc = PT_ERROR;
+	} else if (bind(fd, (const struct sockaddr *)&ls->addr.sa,
+	    ls->addr.len) == -1) {
+		pt_log(PT_LOG_EMERG, errno, "bind() to %s failed", ls->addr.text);
+		rc = PT_ERROR;
+	}
+	close(fd);
+	return rc;
+}
+
 /* see master.h */
 int
 pt_listeners_open(struct pt_cycle *cycle, struct pt_cycle *old)
@@ -147,6 +184,13 @@ pt_listeners_open(struct pt_cycle *cycle, struct pt_cycle *old)
 				goto failed;
 			}
 		}
+	}
+
+	/* addresses this process does not hold yet must be free: probe all first */
+	for (i = 0; i < cycle->listeners.nelts; i++) {
+		if (listen_find(old, &ls[i].addr) == NULL &&
+		    listen_probe(&ls[i]) != PT_OK)
+			goto failed;
 	}
 
 	for (i = 0; i < cycle->listeners.nelts; i++) {

@@ -866,6 +866,8 @@ master_daemonize(void)
 	}
 	if (fd > 2)
 		close(fd);
+	/* the terminal is gone: no more short copies on stderr */
+	pt_errlog.also_stderr = 0;
 	return PT_OK;
 }
 
