@@ -7,6 +7,7 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(sleep);
+use IO::Socket::INET;
 use Portico::Test;
 
 sub conf {
@@ -65,6 +66,14 @@ my @w;
 wait_until(sub { @w = $t->worker_pids; @w == 2 }, 5);
 is(scalar @w, 2, 'worker_processes 2: two workers');
 is(body($t), "gen1\n", 'serving');
+
+# one SO_REUSEPORT listening socket per worker for the listen address
+{
+	my $hex = sprintf '%04X', $t->port('A');
+	my @l = grep { /^\s*\d+: 0100007F:$hex 00000000:0000 0A / }
+	    split /\n/, $t->read_file('/proc/net/tcp');
+	is(scalar @l, 2, 'one listening socket per worker');
+}
 
 # a killed worker is respawned and its death logged
 {
@@ -216,6 +225,68 @@ is(body($t), "gen1\n", 'serving');
 }
 
 ###########################################################################
+# a worker crash loses no queued connection: with one worker stopped,
+# connections queue on its listening socket; after SIGKILL the
+# respawned worker answers them. Also worker_rlimit_nofile.
+
+{
+	my $q = Portico::Test->new;
+	$q->write_conf(conf('queued', workers => 1,
+	    main => 'worker_rlimit_nofile 4321;'));
+	$q->run;
+	my ($wk) = $q->worker_pids;
+	my ($lim) = $q->read_file("/proc/$wk/limits")
+	    =~ /^Max open files\s+(\d+)/m;
+	is($lim, 4321, 'worker_rlimit_nofile applied to the worker');
+	kill 'STOP', $wk;
+	my @c;
+	for my $i (1 .. 3) {
+		my $c = Portico::Test::Conn->new($q->port('A'));
+		$c->send("GET /q$i HTTP/1.1\r\nHost: localhost\r\n"
+		    . "Connection: close\r\n\r\n") if $c;
+		push @c, $c;
+	}
+	sleep 0.3;
+	kill 'KILL', $wk;
+	kill 'CONT', $wk;
+	my $ok = 0;
+	for my $c (@c) {
+		my $m = $c ? $c->read_response(timeout => 5) : undef;
+		$ok++ if $m && ($m->{status} // 0) == 200;
+	}
+	is($ok, 3, 'connections queued during a worker crash are answered');
+	my @n = $q->worker_pids;
+	ok(@n == 1 && $n[0] != $wk, 'crashed worker replaced');
+}
+
+# master_process off: one process serves, no children
+{
+	my $q = Portico::Test->new;
+	$q->write_conf(conf('single', main => 'master_process off;'));
+	$q->run;
+	is(body($q), "single\n", 'master_process off: serving');
+	my @k = $q->worker_pids;
+	is(scalar @k, 0, 'master_process off: no worker processes');
+}
+
+# a listen address that is taken: startup fails, no pid file
+{
+	my $busy = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+	    LocalPort => 0, Proto => 'tcp', Listen => 5);
+	my $q = Portico::Test->new;
+	my $text = conf('busy');
+	my $bp = $busy->sockport;
+	$text =~ s/listen 127\.0\.0\.1:%%PORT_A%%;/listen 127.0.0.1:%%PORT_A%%;\n        listen 127.0.0.1:$bp;/;
+	$q->write_conf($text);
+	my ($rc, $out, $err) = $q->run_cmd('-p', $q->testdir . '/', '-c',
+	    'portico.conf', {timeout => 15});
+	isnt($rc, 0, 'address in use: startup fails');
+	like($out . $err . $q->read_file('logs/error.log'), qr/127\.0\.0\.1:$bp/,
+	    'address in use: the address is named');
+	ok(!-e $q->testdir . '/logs/portico.pid', 'address in use: no pid file');
+}
+
+###########################################################################
 # TERM: fast stop, even with a request in flight
 
 {
@@ -251,8 +322,10 @@ is(body($t), "gen1\n", 'serving');
 	$q->adopt_pid($pid);
 	ok($pid =~ /^\d+$/ && alive($pid), 'daemon on: master alive');
 	ok(wait_until(sub { body($q) eq "daemon\n" }, 5), 'daemon on: serving');
-	kill 'QUIT', $pid if $pid =~ /^\d+$/;
-	ok(wait_until(sub { !alive($pid) }, 10), 'daemon on: QUIT stops it');
+	($rc, $out, $err) = $q->run_cmd('-p', $q->testdir . '/',
+	    '-c', 'portico.conf', '-s', 'stop');
+	is($rc, 0, '-s stop: exit 0') or diag($err);
+	ok(wait_until(sub { !alive($pid) }, 5), 'daemon on: -s stop stops it');
 }
 
 ###########################################################################
