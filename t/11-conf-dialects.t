@@ -46,6 +46,9 @@ http {
         location /small {
             client_max_body_size 10;
             return 200 "small\n";
+            location /small/nested {
+                return 200 "nested\n";
+            }
         }
     }
     server {
@@ -97,6 +100,9 @@ http {
         location '/small' {
             client_max_body_size = 10
             return = {'200', "small\n"}
+            location '/small/nested' {
+                return = {'200', "nested\n"}
+            }
         }
     }
     server {
@@ -121,6 +127,8 @@ my @requests = (
 	"GET /text/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
 	"HEAD /text HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
 	"POST /small HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\nConnection: close\r\n\r\n01234567890",
+	"POST /small/nested HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\nConnection: close\r\n\r\n01234567890",
+	"POST /small/nested HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\n01234",
 	"GET / HTTP/1.0\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
 );
@@ -151,6 +159,8 @@ like($sn[4], qr/^301\|.*location=http:\/\/example\.com\/moved/,
 like($sn[6], qr/text; with "quotes" and 'single' \/text\/x\n$/,
     'nginx dialect: quoted return text');
 like($sn[8], qr/^413\|/, 'nginx dialect: client_max_body_size');
+like($sn[9], qr/^413\|/, 'nginx dialect: client_max_body_size inherited');
+like($sn[10], qr/^200\|.*nested\n$/, 'nginx dialect: nested location');
 
 SKIP: {
 	skip('nginx has no native dialect', @requests + 9) if $tn->is_nginx;

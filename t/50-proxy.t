@@ -38,6 +38,9 @@ http {
     server {
         listen 127.0.0.1:%%PORT_A%%;
         server_name localhost;
+        proxy_set_header X-Outer outer;
+
+        location /inherit/ { proxy_pass http://127.0.0.1:%%PORT_B%%; }
 
         location /plain/ { proxy_pass http://127.0.0.1:%%PORT_B%%; }
         location /a/ { proxy_pass http://127.0.0.1:%%PORT_B%%/x/; }
@@ -243,6 +246,14 @@ for my $v ('1.1', '1.0') {
 
 ###########################################################################
 # request headers
+
+# proxy_set_header is inherited from the server level only by locations
+# that set none themselves (nginx semantics)
+$r = get('/inherit/x');
+like($r->{body}, qr/^X-Outer: outer\r$/mi, 'proxy_set_header inherited');
+$r = get('/hdr/x');
+unlike($r->{body}, qr/^X-Outer:/mi,
+    'a location with its own proxy_set_header does not inherit');
 
 $r = get('/hdr/h', 'X-Forwarded-For: 10.1.2.3', 'User-Agent: agent/1',
     'X-Other: kept');
