@@ -568,9 +568,12 @@ http_request_end(struct pt_request *r)
 			pt_iobuf_put(hc->in);
 			hc->in = NULL;
 		}
-		if (hc->in == NULL && !c->readable) {
+		if (hc->in == NULL) {
+			/* idle until the next request (a read may already be due) */
 			pt_conn_set_idle(c, 1);
 			pt_timer_set(&c->timer, loc->keepalive_timeout);
+			if (c->readable)
+				pt_post(&hc->next_request);
 			return;
 		}
 		pt_timer_set(&c->timer, http_default_srv(hc)->client_header_timeout);

@@ -16,7 +16,6 @@ static const char *http_core_server_name(struct pt_conf_ctx *, const struct pt_d
 static const char *http_core_large_buffers(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_error_page(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_internal(struct pt_conf_ctx *, const struct pt_directive *, void *);
-static const char *http_core_keepalive_timeout(struct pt_conf_ctx *, const struct pt_directive *, void *);
 
 #define SRV(f)	offsetof(struct pt_http_srv, f)
 #define LOC(f)	offsetof(struct pt_http_loc, f)
@@ -43,7 +42,8 @@ static const struct pt_directive http_core_directives[] = {
 	  PT_NO_OFFSET, http_core_large_buffers, "4 8k", NULL,
 	  "request line and field size limit, and head limit (number x size)" },
 	{ "keepalive_timeout", PT_CTX_HTTP_ANY, 0, 0, 1, 2, PT_LEVEL_LOC, LOC(keepalive_timeout),
-	  http_core_keepalive_timeout, "75s", NULL, "idle time of a kept-alive client connection" },
+	  pt_conf_set_msec, "75s", NULL,
+	  "idle time of a kept-alive client connection (a second argument is accepted, unused)" },
 	{ "keepalive_requests", PT_CTX_HTTP_ANY, 0, 0, 1, 1, PT_LEVEL_LOC, LOC(keepalive_requests),
 	  pt_conf_set_num, "1000", NULL, "requests served on one client connection" },
 	{ "client_body_timeout", PT_CTX_HTTP_ANY, 0, 0, 1, 1, PT_LEVEL_LOC, LOC(client_body_timeout),
@@ -109,18 +109,6 @@ http_core_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *par
 			l->error_pages = p->error_pages;
 	}
 	(void)cf;
-	return NULL;
-}
-
-static const char *
-http_core_keepalive_timeout(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
-{
-	struct pt_http_loc *l = conf;
-
-	/* the optional second argument (Keep-Alive: timeout=) is accepted, not sent */
-	if (pt_parse_msec(cf->node->args[0], &l->keepalive_timeout) != PT_OK)
-		return pt_psprintf(cf->pool, "invalid time \"%s\" in \"%s\" directive",
-		    cf->node->args[0], d->name);
 	return NULL;
 }
 
