@@ -155,6 +155,18 @@ http_process_request(struct pt_http_conn *hc, size_t head_len)
 	lim.line_max = srv->large_buffers_size;
 	lim.head_max = (size_t)srv->large_buffers_num * srv->large_buffers_size;
 	lim.fields_max = (int)srv->max_fields;
+	/* $request is the first line as received, also for a rejected request */
+	{
+		const char *p = r->head_data, *e = p + head_len, *lf;
+
+		while (p < e && (*p == '\r' || *p == '\n'))
+			p++;
+		lf = memchr(p, '\n', (size_t)(e - p));
+		r->request_line.data = p;
+		r->request_line.len = lf ? (size_t)(lf - p) : 0;
+		if (r->request_line.len > 0 && p[r->request_line.len - 1] == '\r')
+			r->request_line.len--;
+	}
 	rc = pt_http_parse_request(r->head_data, head_len, &lim, pool, &r->head);
 	if (rc != PT_OK) {
 		http_reject(hc, -rc);
@@ -164,9 +176,6 @@ http_process_request(struct pt_http_conn *hc, size_t head_len)
 	r->method_id = r->head.method_id;
 	r->version = r->head.version;
 	r->unparsed_uri = r->head.target;
-	r->request_line.data = r->head.method.data;
-	r->request_line.len = (size_t)(r->head.target.data + r->head.target.len + 9 -
-	    r->head.method.data);
 	if (pt_http_parse_target(pool, r->head.target, &r->uri, &r->args, &authority) != PT_OK) {
 		http_reject(hc, 400);
 		return;

@@ -366,7 +366,7 @@ http_log_esc_len(enum http_log_escape esc, struct pt_str v)
 static char *
 http_log_esc_copy(enum http_log_escape esc, struct pt_str v, char *d)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p = (const unsigned char *)v.data, *end = p + v.len;
 
 	if (esc == HTTP_LOG_ESC_NONE) {
