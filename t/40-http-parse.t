@@ -111,6 +111,12 @@ my @bad = (
 	['TE gzip, chunked (unsupported coding)',
 	    "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n"
 	    . "\r\n0\r\n\r\n", qr/^(400|501)$/],
+	['TE xchunked',
+	    "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n"
+	    . "\r\n0\r\n\r\n", qr/^(400|501)$/],
+	['TE identity',
+	    "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n"
+	    . "Content-Length: 5\r\n\r\nhello", qr/^(400|501)$/],
 	['TE in HTTP/1.0',
 	    "POST /echo HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n"
 	    . "5\r\nhello\r\n0\r\n\r\n", qr/^400$/],
@@ -286,6 +292,15 @@ like(http_get($port, '/'), qr/^HTTP\/1\.1 200 .*root\n\z/s,
 	$m = $c->read_final(timeout => 3);
 	is($m && $m->{status}, 200, '100-continue: then 200');
 	is($m && $m->{body}, 'hello', '100-continue: body went through');
+}
+
+# Expect: 100-continue with a body over client_max_body_size: 413, no 100
+{
+	my $c = Portico::Test::Conn->new($port);
+	$c->send("POST /small HTTP/1.1\r\n$H"
+	    . "Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n");
+	my $m = $c->read_response(timeout => 3);
+	is($m && $m->{status}, 413, '100-continue over the limit: 413 at once');
 }
 
 # Expect: 100-continue from an HTTP/1.0 client: no 100 (RFC 9110 10.1.1)

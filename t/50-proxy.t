@@ -140,14 +140,14 @@ $t->http_backend('H', handler => sub {
 	    $r->{head});
 });
 
-# C: chunked responses; /drip/ sends a second chunk after 1.5 s
+# C: chunked responses; /drip/ sends a second chunk after 2.5 s
 $t->http_backend('C', handler => sub {
 	my ($r) = @_;
 	if ($r->{uri} =~ /drip/) {
 		return (200, ['Transfer-Encoding' => 'chunked'], sub {
 			my ($s) = @_;
 			print $s "5\r\nfirst\r\n";
-			sleep 1.5;
+			sleep 2.5;
 			print $s "6\r\nsecond\r\n0\r\n\r\n";
 		});
 	}
@@ -372,7 +372,7 @@ for my $mode ('cl', 'chunked') {
 	my $c = Portico::Test::Conn->new($port);
 	my $t0 = now();
 	$c->send("GET /drip/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-	wait_until(sub { $c->_fill(0.05); $c->{raw} =~ /first/ }, 1.2);
+	wait_until(sub { $c->_fill(0.05); $c->{raw} =~ /first/ }, 2);
 	my $dt = now() - $t0;
 	like($c->{raw}, qr/first/, 'unbuffered: first part early');
 	unlike($c->{raw}, qr/second/, 'unbuffered: before the second part');
