@@ -69,6 +69,19 @@ static const struct pt_directive http_core_directives[] = {
 
 /*---- configuration (master) ----*/
 
+/* report an error found after the block was read, at <file>:<line> */
+static const char *
+http_core_error_at(struct pt_conf_ctx *cf, const char *file, int line, const char *msg)
+{
+	const struct pt_conf_node *saved = cf->node;
+	struct pt_conf_node at = { .name = "http", .file = file, .line = line };
+
+	cf->node = &at;
+	pt_conf_error(cf, "%s", msg);
+	cf->node = saved;
+	return "";
+}
+
 static void
 http_core_conf_create(struct pt_conf_ctx *cf, enum pt_conf_level level, void *conf)
 {
@@ -370,8 +383,8 @@ http_core_collect(struct pt_conf_ctx *cf, struct pt_http_srv *s, struct pt_http_
 			struct pt_http_loc *o = ((struct pt_http_loc **)a->elts)[j];
 
 			if (strcmp(o->name, l->name) == 0)
-				return pt_psprintf(cf->pool, "%s:%d: duplicate location \"%s\"",
-				    l->file, l->line, l->name);
+				return http_core_error_at(cf, l->file, l->line,
+				    pt_psprintf(cf->pool, "duplicate location \"%s\"", l->name));
 		}
 		*(struct pt_http_loc **)pt_array_push(a) = l;
 		err = http_core_collect(cf, s, l, exact, prefix);
@@ -460,9 +473,10 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 				}
 				if (pt_sockaddr_port(&o->addr) == pt_sockaddr_port(&hl->addr) &&
 				    o->addr.sa.ss_family == hl->addr.sa.ss_family)
-					return pt_psprintf(cf->pool, "%s:%d: listening on %s and %s at once "
-					    "is not supported: use one address per port", s->file, s->line,
-					    o->addr.text, hl->addr.text);
+					return http_core_error_at(cf, s->file, s->line,
+					    pt_psprintf(cf->pool, "listening on %s and %s at once is not "
+					    "supported: use one address per port", o->addr.text,
+					    hl->addr.text));
 			}
 			if (pl == NULL) {
 				pl = pt_array_push(&cycle->listeners);
@@ -478,8 +492,9 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 			as = pl->servers;
 			if (hl->default_server) {
 				if (as->explicit_default && as->default_server != s)
-					return pt_psprintf(cf->pool, "%s:%d: a duplicate default server for %s",
-					    s->file, s->line, hl->addr.text);
+					return http_core_error_at(cf, s->file, s->line,
+					    pt_psprintf(cf->pool, "a duplicate default server for %s",
+					    hl->addr.text));
 				as->default_server = s;
 				as->explicit_default = 1;
 				pl->backlog = hl->backlog;
@@ -555,7 +570,6 @@ http_core_block(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 {
 	struct pt_http_main *hm;
 	struct pt_http_srv *http_srv;
-	const char *err;
 	size_t i;
 
 	(void)d;
@@ -582,18 +596,10 @@ http_core_block(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 		    pt_conf_merge_level(cf, PT_LEVEL_LOC, cf->loc_conf, s->loc_conf) != PT_OK ||
 		    http_core_merge_locations(cf, s->root_loc) != PT_OK)
 			return "";
-		err = http_core_build_locations(cf, s);
-		if (err) {
-			pt_log(PT_LOG_EMERG, 0, "%s", err);
+		if (http_core_build_locations(cf, s) != NULL)
 			return "";
-		}
 	}
-	err = http_core_build_listeners(cf, hm);
-	if (err) {
-		pt_log(PT_LOG_EMERG, 0, "%s", err);
-		return "";
-	}
-	return NULL;
+	return http_core_build_listeners(cf, hm);
 }
 
 static int
