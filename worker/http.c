@@ -280,6 +280,26 @@ http_try_head(struct pt_http_conn *hc)
 	return 0;
 }
 
+/*
+ * The client hung up while its request is being served (no body being
+ * read): if the socket is at EOF, stop working for nobody, as nginx does
+ * (status 499 in the log). Pipelined bytes are left alone.
+ */
+static void
+http_check_abort(struct pt_request *r)
+{
+	char byte;
+	ssize_t n = recv(r->c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		r->c->eof = 1;
+		r->close_reason = PT_CLOSE_CLIENT_EOF;
+		if (!r->header_sent)
+			r->status = 499;
+		pt_http_finalize(r, PT_ERROR);
+	}
+}
+
 static void
 http_read_head(struct pt_conn *c)
 {
@@ -291,6 +311,8 @@ http_read_head(struct pt_conn *c)
 		/* a request is running: only its body reader consumes input */
 		if (hc->r->on_body != NULL)
 			hc->r->on_body(hc->r);
+		else if (c->hup)
+			http_check_abort(hc->r);
 		return;
 	}
 	srv = http_default_srv(hc);
