@@ -382,6 +382,35 @@ sub _stop_adopted {
 	$self->{adopted} = [];
 }
 
+# A sanitizer report (ASan, UBSan, LSan) on the binary's stderr, or a
+# worker that died of SIGSEGV, SIGBUS, SIGFPE or SIGABRT, fails the test
+# file even when every request got its answer (a crashed worker is
+# respawned and the next request may succeed). Tests that kill workers
+# on purpose use SIGKILL, which is not counted.
+sub _check_crashes {
+	my ($self) = @_;
+	return if $self->{crash_checked}++;
+	opendir my $dh, "$self->{dir}" or return;
+	my @files = map { "$self->{dir}/$_" } grep { /^cmd\d+\.err$/ } readdir $dh;
+	closedir $dh;
+	push @files, "$self->{dir}/logs/stderr.log";
+	my @bad;
+	for my $f (@files) {
+		my $s = $self->read_file($f);
+		while ($s =~ /^(.*(?:ERROR: (?:Address|Leak|Memory|Thread)Sanitizer|runtime error:).*)$/mg) {
+			push @bad, "$f: $1";
+		}
+	}
+	my $el = $self->read_file('logs/error.log');
+	while ($el =~ /^(.*exited on signal (?:4|6|7|8|11)\b.*)$/mg) {
+		push @bad, "error.log: $1";
+	}
+	return unless @bad;
+	splice @bad, 10 if @bad > 10;
+	Test::More::ok(0, 'no crash or sanitizer report') or
+	    Test::More::diag(join "\n", @bad);
+}
+
 # Stop everything this object started (master, then backends).
 sub cleanup {
 	my ($self) = @_;
@@ -389,6 +418,7 @@ sub cleanup {
 	$self->_stop_adopted;
 	$self->stop;
 	$self->stop_backends;
+	$self->_check_crashes;
 	if ($ENV{PORTICO_TEST_CATLOG} && !$self->{catted}++) {
 		Test::More::diag("--- error.log:\n"
 		    . $self->read_file('logs/error.log')
