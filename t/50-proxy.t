@@ -28,6 +28,14 @@ http {
         server 127.0.0.1:%%PORT_K%%;
         keepalive 8;
     }
+    upstream stale {
+        server 127.0.0.1:%%PORT_Z%%;
+        keepalive 8;
+    }
+    upstream racy {
+        server 127.0.0.1:%%PORT_Y%%;
+        keepalive 8;
+    }
     upstream wrr {
         server 127.0.0.1:%%PORT_W1%% weight=1;
         server 127.0.0.1:%%PORT_W2%% weight=2;
@@ -88,6 +96,16 @@ http {
             proxy_set_header Connection "";
         }
         location /noka/ { proxy_pass http://127.0.0.1:%%PORT_K%%; }
+        location /stale/ {
+            proxy_pass http://stale;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /racy/ {
+            proxy_pass http://racy;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
         location /wrr/ {
             proxy_pass http://wrr;
             proxy_http_version 1.1;
@@ -124,6 +142,21 @@ $t->http_backend('B', handler => sub {
 $t->http_backend('K', handler => sub {
 	my ($r) = @_;
 	return (200, ['X-Conn' => $r->{conn}], "conn $r->{conn}\n");
+});
+
+# Z: closes idle keep-alive connections after 0.5 s
+$t->http_backend('Z', idle => 0.5, handler => sub {
+	my ($r) = @_;
+	return (200, [], "z conn $r->{conn}");
+});
+
+# Y: closes a connection when its second request arrives, unanswered
+# (the race of an upstream closing an idle connection just as the proxy
+# reuses it)
+$t->http_backend('Y', handler => sub {
+	my ($r) = @_;
+	return if $r->{n} == 2;
+	return (200, [], "y conn $r->{conn}");
 });
 
 # W1..W3: answer with their name
@@ -217,6 +250,9 @@ like($r->{body}, qr{^GET /plain/x\?a=1&b=%20 HTTP/1\.0\r\n},
 like($r->{body}, qr/^Host: 127\.0\.0\.1:$bport\r$/mi,
     'default Host is $proxy_host (host:port)');
 like($r->{body}, qr/^Connection: close\r$/mi, 'default Connection: close');
+is($r->{h}{'content-length'}, length $r->{body},
+    'upstream Content-Length passed to the client');
+ok(!$r->{chunked}, 'response with a Content-Length is not re-chunked');
 
 $r = get('/a/foo/bar?q=1');
 like($r->{body}, qr{^GET /x/foo/bar\?q=1 HTTP/1\.0\r\n},
@@ -316,6 +352,10 @@ is($r->{h}{'x-kept'}, 'yes', 'end-to-end response header kept');
 	$m = parse_response($raw) // {};
 	($echo_body) = ($m->{body} // '') =~ /\r\n\r\n(.*)\z/s;
 	is($m->{status}, 200, 'chunked request body: 200');
+	unlike($m->{body} // '', qr/^Transfer-Encoding:/mi,
+	    'no chunked request body to an HTTP/1.0 upstream');
+	like($m->{body} // '', qr/^Content-Length: 200000\r$/mi,
+	    'HTTP/1.0 upstream gets a Content-Length');
 	ok(defined $echo_body && $echo_body eq $body,
 	    'chunked request body reaches the backend intact');
 }
@@ -455,6 +495,24 @@ for my $uri ('/big/', '/bigoff/') {
 	get("/noka/$_") for 1 .. 3;
 	is($t->backend_conns('K') - $before, 3,
 	    'no keepalive: one upstream connection per request');
+}
+
+# a pooled connection the upstream closed while idle is not used
+{
+	my $m1 = get('/stale/1');
+	sleep 1;
+	my $m2 = get('/stale/2');
+	is($m1->{status}, 200, 'stale pool: first request');
+	is($m2->{status}, 200, 'stale pool: request after the upstream closed');
+	like($m2->{body} // '', qr/^z conn 2$/, 'stale pool: on a new connection');
+}
+
+# a reused connection closed by the upstream without an answer: the
+# request is retried on a new connection, the client sees no error
+{
+	my @st = map { get("/racy/$_")->{status} // 'none' } 1 .. 4;
+	is("@st", '200 200 200 200',
+	    'reused connection closed before answering: retried');
 }
 
 ###########################################################################
