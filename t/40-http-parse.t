@@ -281,6 +281,29 @@ like(http_get($port, '/'), qr/^HTTP\/1\.1 200 .*root\n\z/s,
 	is($r[3] && $r[3]{body}, "three\n", 'pipelined: 4th');
 }
 
+# 300 pipelined requests in one write, answered in order
+{
+	my $n = 300;
+	my $raw = join '', map { "GET /p" . (1 + $_ % 3) . "?i=$_ HTTP/1.1\r\n$H\r\n" }
+	    0 .. $n - 2;
+	$raw .= "GET /p1 HTTP/1.1\r\n${H}Connection: close\r\n\r\n";
+	my $all = http($port, $raw, responses => $n, timeout => 10);
+	my @r = parse_responses($all // '');
+	is(scalar @r, $n, "$n pipelined requests: $n responses");
+	my @want = ((map { ("one\n", "two\n", "three\n")[$_ % 3] } 0 .. $n - 2),
+	    "one\n");
+	is_deeply([map { $_->{body} } @r], \@want, 'pipelined responses in order');
+}
+
+# a head just under the limits is fine
+{
+	my $uri = '/p1?' . ('u' x 900);
+	my $r = http($port, "GET $uri HTTP/1.1\r\n${H}X-Near: " . ('n' x 900)
+	    . "\r\nConnection: close\r\n\r\n");
+	like($r // '', qr/^HTTP\/1\.1 200 .*one\n\z/s,
+	    'URI and header just under the buffer size: 200');
+}
+
 # Expect: 100-continue
 {
 	my $c = Portico::Test::Conn->new($port);

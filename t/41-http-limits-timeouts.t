@@ -29,6 +29,7 @@ http {
     server {
         listen 127.0.0.1:%%PORT_A%%;
         location / { return 200 "ok\n"; }
+        location /noka { keepalive_timeout 0; return 200 "noka\n"; }
         location /echo { proxy_pass http://127.0.0.1:%%PORT_B%%; }
         location /big {
             proxy_pass http://127.0.0.1:%%PORT_G%%;
@@ -122,6 +123,16 @@ sub wait_closed {
 	my ($closed, $dt) = wait_closed($c, 4);
 	ok($closed, 'keepalive_timeout: idle connection closed');
 	cmp_ok($dt, '<', 2.5, "keepalive_timeout 1s honoured ($dt s)");
+}
+
+# keepalive_timeout 0 disables keep-alive
+{
+	my $c = Portico::Test::Conn->new($port);
+	$c->send("GET /noka HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	my $m = $c->read_response(timeout => 3) // {};
+	like($m->{h}{connection} // '', qr/close/i,
+	    'keepalive_timeout 0: Connection: close');
+	ok($c->closed(2), 'keepalive_timeout 0: closed');
 }
 
 # keepalive_requests 3: the 3rd response says close, then the close
