@@ -258,6 +258,18 @@ $r = get('/a/foo/bar?q=1');
 like($r->{body}, qr{^GET /x/foo/bar\?q=1 HTTP/1\.0\r\n},
     'location /a/ + proxy_pass .../x/: /a/foo/bar -> /x/foo/bar');
 
+$r = get('/plain/a%2Fb/../c?x=%41');
+like($r->{body}, qr{^GET /plain/a%2Fb/\.\./c\?x=%41 HTTP/1\.0\r\n},
+    'no URI in proxy_pass: the request URI is passed unchanged');
+
+$r = get('/a/sp%20ace/%7Efoo?k=%20');
+like($r->{body}, qr{^GET /x/sp%20ace/~foo\?k=%20 HTTP/1\.0\r\n},
+    'URI replacement: the normalised URI, escaped again; args unchanged');
+
+$r = get('/a/one/../two');
+like($r->{body}, qr{^GET /x/two HTTP/1\.0\r\n},
+    'URI replacement uses the normalised URI');
+
 $r = get('/strip/z');
 like($r->{body}, qr{^GET /z HTTP/1\.0\r\n}, 'proxy_pass .../: prefix stripped');
 
