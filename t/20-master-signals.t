@@ -332,9 +332,9 @@ is(body($t), "gen1\n", 'serving');
 # user: workers drop root; worker_processes auto
 
 SKIP: {
-	skip('not running as root', 4) if $> != 0;
+	skip('not running as root', 5) if $> != 0;
 	my $uid = getpwnam('nobody');
-	skip('no user nobody', 4) unless defined $uid;
+	skip('no user nobody', 5) unless defined $uid;
 	my $q = Portico::Test->new;
 	$q->write_conf(conf('user', workers => 'auto',
 	    main => 'user nobody nogroup;'));
@@ -350,6 +350,17 @@ SKIP: {
 	    =~ /^Uid:\s+\d+\s+(\d+)/m;
 	is($muid, 0, 'user nobody: master stays root');
 	is(body($q), "user\n", 'user nobody: serving');
+
+	# USR1 with unprivileged workers: the new log is still written
+	my $d = $q->testdir;
+	rename "$d/logs/access.log", "$d/logs/access.log.1";
+	$q->signal('USR1');
+	wait_until(sub { -e "$d/logs/access.log" }, 5);
+	sleep 0.3;
+	http_get($q->port('A'), "/after-usr1-$_") for 1 .. 2 * $ncpu;
+	ok(wait_until(sub {
+		$q->read_file('logs/access.log') =~ /after-usr1/ }, 5),
+	    'user nobody: USR1 reopened log written by the workers');
 }
 
 done_testing;
