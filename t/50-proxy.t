@@ -418,6 +418,28 @@ for my $mode ('cl', 'chunked') {
 	is($all, 'hello chunked world', 'de-chunked response: body');
 }
 
+# an HTTP/1.0 keep-alive client and a chunked upstream response: not
+# chunked; either a Content-Length or the connection is closed
+{
+	my $c = Portico::Test::Conn->new($port);
+	$c->send("GET /chunked/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	my $m = $c->read_response(timeout => 5) // {};
+	ok(!$m->{chunked}, '1.0 keep-alive client: not chunked');
+	my $closed = $c->closed(2);
+	my $all = $c->{raw};
+	my $mm = parse_response($all) // {};
+	ok(defined $mm->{h}{'content-length'} || $closed,
+	    '1.0 keep-alive client: length known or connection closed');
+	is($mm->{body}, 'hello chunked world', '1.0 keep-alive client: body');
+	if (!$closed) {
+		$c->send("GET /strip/ HTTP/1.0\r\n\r\n");
+		my $m2 = $c->read_response(timeout => 5) // {};
+		is($m2->{status}, 200, '1.0 keep-alive client: next request');
+	} else {
+		pass('1.0 keep-alive client: closed');
+	}
+}
+
 # proxy_buffering off: the first chunk arrives before the backend sends
 # the second
 {
