@@ -75,6 +75,7 @@ my $req2 = "GET /second?other=1 HTTP/1.1\r\nHost: example.test\r\n\r\n";
 $c->send($req2);
 my $m2 = $c->read_response(timeout => 5) // {};
 my $after = time;
+$c->close;
 is($m1->{body}, 'hello', 'proxied response');
 is($m2->{body}, "ret\n", 'second response');
 
