@@ -7,4 +7,10 @@ portico_SOURCES += \
 	modules/upstream/upstream_module.c \
 	modules/proxy/proxy.h \
 	modules/proxy/proxy_module.c \
-	modules/proxy/proxy_conf.c
+	modules/proxy/proxy_conf.c \
+	modules/limit_req/limit_req.h \
+	modules/limit_req/limit_shm.h \
+	modules/limit_req/limit_shm.c \
+	modules/limit_req/limit_req_module.c \
+	modules/limit_req/limit_redis.c \
+	modules/limit_conn/limit_conn_module.c

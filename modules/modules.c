@@ -10,6 +10,8 @@ extern struct pt_module pt_mod_http_log;
 extern struct pt_module pt_mod_rewrite;
 extern struct pt_module pt_mod_upstream;
 extern struct pt_module pt_mod_proxy;
+extern struct pt_module pt_mod_limit_req;
+extern struct pt_module pt_mod_limit_conn;
 
 struct pt_module *pt_modules[] = {
 	&pt_mod_core,
@@ -18,6 +20,8 @@ struct pt_module *pt_modules[] = {
 	&pt_mod_rewrite,
 	&pt_mod_upstream,
 	&pt_mod_proxy,
+	&pt_mod_limit_req,
+	&pt_mod_limit_conn,
 	NULL
 };
 

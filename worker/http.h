@@ -194,7 +194,13 @@ struct pt_request {
 	struct pt_str		 proxy_host;
 	struct pt_http_head	*upstream_head;	/* for $upstream_http_* */
 	enum pt_close_reason	 close_reason;
+	const struct pt_sockaddr *real_addr;	/* realip: the client's address
+						   ($remote_addr), NULL = c->peer */
 };
+
+/* the client address of <r>: realip's if set, else the peer's */
+#define pt_http_client_addr(r) \
+	((r)->real_addr != NULL ? (r)->real_addr : &(r)->c->peer)
 
 /* per-module request context */
 #define pt_http_ctx(r, mod)		((r)->ctx[(mod)->index])

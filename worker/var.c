@@ -440,7 +440,7 @@ var_remote_addr(struct pt_request *r, void *data, struct pt_str *out)
 	struct pt_str port;
 
 	(void)data;
-	var_addr_split(r, &r->c->peer, out, &port);
+	var_addr_split(r, pt_http_client_addr(r), out, &port);
 	return PT_OK;
 }
 
@@ -450,14 +450,14 @@ var_remote_port(struct pt_request *r, void *data, struct pt_str *out)
 	struct pt_str host;
 
 	(void)data;
-	var_addr_split(r, &r->c->peer, &host, out);
+	var_addr_split(r, pt_http_client_addr(r), &host, out);
 	return PT_OK;
 }
 
 static int
 var_binary_remote_addr(struct pt_request *r, void *data, struct pt_str *out)
 {
-	const struct sockaddr_storage *ss = &r->c->peer.sa;
+	const struct sockaddr_storage *ss = &pt_http_client_addr(r)->sa;
 
 	(void)data;
 	if (ss->ss_family == AF_INET) {
@@ -814,7 +814,7 @@ var_proxy_add_xff(struct pt_request *r, void *data, struct pt_str *out)
 	char *p;
 
 	(void)data;
-	var_addr_split(r, &r->c->peer, &addr, &port);
+	var_addr_split(r, pt_http_client_addr(r), &addr, &port);
 	if (var_head_field(r, &r->head, &xff, ", ", &prev) != PT_OK) {
 		*out = addr;
 		return PT_OK;
