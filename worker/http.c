@@ -199,6 +199,8 @@ http_process_request(struct pt_http_conn *hc, size_t head_len)
 	r->srv = srv = pt_http_find_server(hc->addr_servers, r->host);
 	r->loc = srv->root_loc;
 	r->loc_conf = srv->loc_conf;
+	if (srv->regex_names.nelts > 0 && r->host.len > 0)
+		pt_http_server_captures(r);
 	if (r->host.len == 0 && srv->names.nelts > 0) {
 		const char *n = ((char **)srv->names.elts)[0];
 
@@ -427,7 +429,10 @@ pt_http_run_phases(struct pt_request *r)
 		struct pt_array *a = &cycle->phases[r->phase];
 
 		if (r->phase == PT_PHASE_FIND_LOCATION) {
-			struct pt_http_loc *l = pt_http_find_location(r->srv, r->uri);
+			struct pt_http_loc *l = r->named_loc != NULL ? r->named_loc :
+			    pt_http_find_loc(r);
+
+			r->named_loc = NULL;
 
 			if (l == NULL || (l->internal && r->internal_redirects == 0)) {
 				pt_http_finalize(r, 404);
@@ -477,8 +482,18 @@ pt_http_internal_redirect(struct pt_request *r, struct pt_str uri)
 		    (int)r->uri.len, r->uri.data);
 		return 500;
 	}
-	r->uri = uri;
-	r->args = PT_NULL_STR;
+	if (uri.len > 0 && uri.data[0] == '@') {
+		/* a named location: URI and arguments are kept */
+		r->named_loc = pt_http_find_named(r->srv, uri);
+		if (r->named_loc == NULL) {
+			pt_log(PT_LOG_ERR, 0, "could not find named location \"%.*s\"",
+			    (int)uri.len, uri.data);
+			return 500;
+		}
+	} else {
+		r->uri = uri;
+		r->args = PT_NULL_STR;
+	}
 	r->loc = r->srv->root_loc;
 	r->loc_conf = r->srv->loc_conf;
 	memset(r->ctx, 0, sizeof(void *) * (size_t)pt_nmodules);

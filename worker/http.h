@@ -16,6 +16,9 @@
 
 extern struct pt_module pt_mod_http_core;
 
+struct pt_regex;
+struct pt_var_dyn;
+
 /* one `listen` of a server */
 struct pt_http_listen {
 	struct pt_sockaddr	 addr;		/* address:port */
@@ -33,6 +36,16 @@ struct pt_http_loc {
 	unsigned		 exact:1;	/* location = /x */
 	unsigned		 noregex:1;	/* location ^~ /x */
 	unsigned		 internal:1;	/* only reachable from error_page */
+	unsigned		 named:1;	/* location @name */
+	unsigned		 is_if:1;	/* an if (...) { } block of the rewrite module */
+	struct pt_regex		*regex;		/* location ~ / ~* */
+	/* lookup tables of the nested locations (built after the server is applied) */
+	struct pt_http_loc	**exact_locs;	/* = , sorted by name */
+	int			 nexact_locs;
+	struct pt_http_loc	**prefix_locs;	/* prefix and ^~, sorted by name */
+	int			 nprefix_locs;
+	struct pt_http_loc	**regex_locs;	/* ~ and ~*, in config order */
+	int			 nregex_locs;
 	void			**loc_conf;	/* every module's conf for this location */
 	struct pt_array		 children;	/* struct pt_http_loc *, nested */
 	struct pt_http_loc	*parent_prefix;	/* longest other prefix of <name>, lookup */
@@ -61,6 +74,7 @@ struct pt_http_error_page {
 struct pt_http_srv {
 	struct pt_array		 listens;	/* struct pt_http_listen */
 	struct pt_array		 names;		/* char *, as written (lowercased) */
+	struct pt_array		 regex_names;	/* struct pt_regex *, ~names */
 	void			**srv_conf;	/* modules' srv confs of this server */
 	void			**loc_conf;	/* server-level loc confs */
 	struct pt_http_loc	*root_loc;	/* == loc_conf[core], the server level */
@@ -69,6 +83,8 @@ struct pt_http_srv {
 	int			 nexact;
 	struct pt_http_loc	**prefix;	/* sorted by name, see http_core_module.c */
 	int			 nprefix;
+	struct pt_http_loc	**named;	/* @name locations, sorted by name */
+	int			 nnamed;
 	const char		*file;
 	int			 line;
 
@@ -89,6 +105,9 @@ struct pt_http_addr_servers {
 	struct pt_http_srv	**wild_srv;	/* wildcard names in config order */
 	char			**wild_keys;
 	int			 nwild;
+	struct pt_http_srv	**regex_srv;	/* ~regex names in config order */
+	struct pt_regex		**regex_keys;
+	int			 nregex;
 };
 
 /* cycle->http */
@@ -96,6 +115,7 @@ struct pt_http_main {
 	struct pt_array		 servers;	/* struct pt_http_srv * */
 	/* response filters, see pt_http_filter_add() */
 	struct pt_array		 header_filters;
+	struct pt_var_dyn	*vars;		/* variables defined by directives (var.c) */
 };
 
 /* an output header field of a response */
@@ -148,6 +168,14 @@ struct pt_request {
 	struct pt_str		 args;		/* query string, raw ($args) */
 	struct pt_str		 host;		/* $host: Host lowercased w/o port, or server name */
 	int			 internal_redirects;
+	/* captures of the last successful regex match (worker/regex.c) */
+	size_t			*captures;	/* offset pairs into <captures_data> */
+	int			 ncaptures;	/* pairs valid */
+	int			 captures_size;	/* pairs allocated */
+	const char		*captures_data;
+	const struct pt_regex	*captures_re;
+	struct pt_str		*uvars;		/* values of "set" variables (rewrite module) */
+	struct pt_http_loc	*named_loc;	/* internal redirect to @name pending */
 
 	/* request body, consumed through pt_http_body_read() */
 	int64_t			 body_left;	/* CL bytes not yet read, -1 chunked */
@@ -274,8 +302,19 @@ int	pt_http_filter_add(struct pt_cycle *cycle, int priority, pt_http_header_filt
 
 /* the location for <uri> in <s> (exact, else longest prefix), or NULL */
 struct pt_http_loc	*pt_http_find_location(struct pt_http_srv *s, struct pt_str uri);
+/*
+ * nginx's full location search for r->uri in r->srv: exact, longest
+ * prefix (per nesting level), ^~, then regexes in config order (those
+ * nested in the matched prefix first); a regex match leaves its captures
+ * in <r>. Returns the location or NULL (no location matches).
+ */
+struct pt_http_loc	*pt_http_find_loc(struct pt_request *r);
+/* the location @<name> of <s>, or NULL */
+struct pt_http_loc	*pt_http_find_named(struct pt_http_srv *s, struct pt_str name);
 /* the server for <host> among those sharing one address */
 struct pt_http_srv	*pt_http_find_server(struct pt_http_addr_servers *as, struct pt_str host);
+/* set the captures of r->srv's ~regex name matching r->host */
+void			 pt_http_server_captures(struct pt_request *r);
 
 /* worker: accept handler for HTTP listeners */
 void	pt_http_init_conn(struct pt_conn *c);

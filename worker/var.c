@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include "portico.h"
+#include "regex.h"
 
 #define VAR_CV_STACK	16	/* parts evaluated without a pool array */
+
+static int	var_dyn_lookup(struct pt_conf_ctx *, struct pt_str, pt_var_get_fn *, void **);
 
 /*---- resolution and compilation (master, config time) ----*/
 
@@ -67,7 +70,7 @@ pt_var_lookup(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn *get, vo
 		}
 	}
 	if (best == NULL)
-		return PT_DECLINED;
+		return var_dyn_lookup(cf, name, get, data);
 
 	sfx = pt_palloc(cf->pool, sizeof(*sfx));
 	s = pt_palloc(cf->pool, name.len - best_len + 1);
@@ -115,6 +118,151 @@ pt_var_check(void)
 				}
 			}
 		}
+	}
+	return rc;
+}
+
+/*---- variables defined by the configuration (set, map, captures) ----*/
+
+/*
+ * A name defined by a directive rather than by a module table: set $x,
+ * map ... $x, split_clients ... $x, a named regex capture. Complex values
+ * may use such a name before the directive that defines it is read
+ * (nginx allows "set" after its use in another location); the entry is
+ * then created undefined with the place of that use, and
+ * pt_var_check_defined() reports it if nothing defined it.
+ */
+#define VAR_HTTP(cycle)	((struct pt_http_main *)(cycle)->http)
+
+struct pt_var_dyn {
+	struct pt_str		 name;		/* lowercase */
+	pt_var_get_fn		 get;		/* NULL while undefined */
+	void			*data;
+	const char		*file;		/* first use while undefined */
+	int			 line;
+	struct pt_var_dyn	*next;
+};
+
+static struct pt_var_dyn *
+var_dyn_find(struct pt_conf_ctx *cf, struct pt_str name)
+{
+	struct pt_var_dyn *v;
+
+	if (cf->cycle->http == NULL)
+		return NULL;
+	for (v = VAR_HTTP(cf->cycle)->vars; v != NULL; v = v->next)
+		if (v->name.len == name.len && pt_strncasecmp_lc(name.data, v->name.data,
+		    name.len) == 0)
+			return v;
+	return NULL;
+}
+
+static struct pt_var_dyn *
+var_dyn_add(struct pt_conf_ctx *cf, struct pt_str name)
+{
+	struct pt_var_dyn *v = pt_pcalloc(cf->pool, sizeof(*v));
+	char *s = pt_pstrndup(cf->pool, name.data, name.len), *p;
+
+	for (p = s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p |= 0x20;
+	v->name.data = s;
+	v->name.len = name.len;
+	v->next = VAR_HTTP(cf->cycle)->vars;
+	VAR_HTTP(cf->cycle)->vars = v;
+	return v;
+}
+
+static int
+var_dyn_get(struct pt_request *r, void *data, struct pt_str *out)
+{
+	const struct pt_var_dyn *v = data;
+
+	return v->get(r, v->data, out);
+}
+
+/* the getter of a defined configuration variable, or PT_DECLINED */
+static int
+var_dyn_lookup(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn *get, void **data)
+{
+	struct pt_var_dyn *v = var_dyn_find(cf, name);
+
+	if (v == NULL)
+		return PT_DECLINED;
+	*get = var_dyn_get;
+	*data = v;
+	return PT_OK;
+}
+
+/* an unknown name inside the http block: a forward reference, checked later */
+static int
+var_dyn_pending(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn *get, void **data)
+{
+	struct pt_var_dyn *v;
+
+	if (cf->cycle->http == NULL || cf->node == NULL || name.len == 0 ||
+	    (name.data[0] >= '0' && name.data[0] <= '9'))
+		return PT_DECLINED;
+	v = var_dyn_add(cf, name);
+	v->file = cf->node->file;
+	v->line = cf->node->line;
+	*get = var_dyn_get;
+	*data = v;
+	return PT_OK;
+}
+
+int
+pt_var_define(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn get, void *data)
+{
+	struct pt_var_dyn *v;
+	int m;
+
+	if (cf->cycle->http == NULL)
+		return PT_ERROR;
+	/* a module's variable cannot be redefined ($uri, $http_x, ...) */
+	for (m = 0; m < pt_nmodules; m++) {
+		const struct pt_var_def *vd;
+
+		if (pt_modules[m]->variables == NULL)
+			continue;
+		for (vd = pt_modules[m]->variables; vd->name != NULL; vd++)
+			if (!(vd->flags & PT_VAR_PREFIX) && strlen(vd->name) == name.len &&
+			    pt_strncasecmp_lc(name.data, vd->name, name.len) == 0)
+				return PT_DECLINED;
+	}
+	v = var_dyn_find(cf, name);
+	if (v == NULL)
+		v = var_dyn_add(cf, name);
+	if (v->get == NULL) {
+		v->get = get;
+		v->data = data;
+		return PT_OK;
+	}
+	return v->get == get ? PT_OK : PT_DECLINED;
+}
+
+void *
+pt_var_defined_data(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn get)
+{
+	struct pt_var_dyn *v = var_dyn_find(cf, name);
+
+	return v != NULL && v->get == get ? v->data : NULL;
+}
+
+int
+pt_var_check_defined(struct pt_cycle *cycle)
+{
+	struct pt_var_dyn *v;
+	int rc = PT_OK;
+
+	if (cycle->http == NULL)
+		return PT_OK;
+	for (v = VAR_HTTP(cycle)->vars; v != NULL; v = v->next) {
+		if (v->get != NULL)
+			continue;
+		pt_log(PT_LOG_EMERG, 0, "%s:%d: unknown variable \"$%.*s\"", v->file, v->line,
+		    (int)v->name.len, v->name.data);
+		rc = PT_ERROR;
 	}
 	return rc;
 }
@@ -179,6 +327,11 @@ pt_cv_compile(struct pt_conf_ctx *cf, const char *text, const char **err)
 				return NULL;
 			}
 			end++;
+		} else if (p[1] >= '0' && p[1] <= '9') {
+			/* $1..$9: one digit, as nginx ("$1st" is $1 then "st") */
+			name = p + 1;
+			end = name + 1;
+			nname = 1;
 		} else if (var_is_name_char((unsigned char)p[1])) {
 			name = p + 1;
 			for (end = name; var_is_name_char((unsigned char)*end); end++)
@@ -196,7 +349,8 @@ pt_cv_compile(struct pt_conf_ctx *cf, const char *text, const char **err)
 		}
 		part = &cv->parts[cv->nparts];
 		if (pt_var_lookup(cf, (struct pt_str){ nname, name }, &part->get,
-		    &part->data) != PT_OK) {
+		    &part->data) != PT_OK && var_dyn_pending(cf, (struct pt_str){ nname, name },
+		    &part->get, &part->data) != PT_OK) {
 			*err = pt_psprintf(cf->pool, "unknown variable \"$%.*s\"", (int)nname, name);
 			return NULL;
 		}
@@ -901,5 +1055,10 @@ const struct pt_var_def pt_http_core_variables[] = {
 	    (void *)offsetof(struct pt_request, proxy_host) },
 	{ "proxy_add_x_forwarded_for",	0, var_proxy_add_xff,		NULL },
 	{ "close_reason",		PT_VAR_NOCACHE, var_close_reason, NULL },
+	/* captures of the last regex match (worker/regex.c) */
+#define VAR_CAPTURE(n)	{ #n, PT_VAR_NOCACHE, pt_regex_var_capture, (void *)(intptr_t)n }
+	VAR_CAPTURE(0), VAR_CAPTURE(1), VAR_CAPTURE(2), VAR_CAPTURE(3), VAR_CAPTURE(4),
+	VAR_CAPTURE(5), VAR_CAPTURE(6), VAR_CAPTURE(7), VAR_CAPTURE(8), VAR_CAPTURE(9),
+#undef VAR_CAPTURE
 	PT_VAR_DEF_END
 };

@@ -67,6 +67,19 @@ void		 pt_cv_eval(struct pt_request *r, const struct pt_cv *cv, struct pt_str *o
  */
 int		 pt_var_lookup(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn *get,
 		    void **data);
+/*
+ * Define variable <name> from a directive (set, map, split_clients, a
+ * named capture) with getter <get>/<data>. PT_OK (also when it is
+ * already defined with the same getter: the first <data> stays),
+ * PT_DECLINED when the name belongs to a module or to another getter,
+ * PT_ERROR outside the http block.
+ */
+int		 pt_var_define(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn get,
+		    void *data);
+/* the <data> of <name> if it is defined with <get>, else NULL */
+void		*pt_var_defined_data(struct pt_conf_ctx *cf, struct pt_str name, pt_var_get_fn get);
+/* after the http block: every variable used is defined; PT_OK or PT_ERROR */
+int		 pt_var_check_defined(struct pt_cycle *cycle);
 /* startup check: no variable name declared twice; PT_OK or PT_ERROR (logged) */
 int		 pt_var_check(void);
 

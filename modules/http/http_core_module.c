@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include "portico.h"
+#include "regex.h"
 
 static const char *http_core_block(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_server(struct pt_conf_ctx *, const struct pt_directive *, void *);
@@ -27,11 +28,11 @@ static const struct pt_directive http_core_directives[] = {
 	  PT_NO_OFFSET, http_core_server, NULL, NULL, "a virtual server" },
 	{ "location", PT_CTX_SERVER | PT_CTX_LOCATION, PT_D_BLOCK | PT_D_MULTI, PT_CTX_LOCATION,
 	  1, 2, PT_LEVEL_NONE, PT_NO_OFFSET, http_core_location, NULL, NULL,
-	  "settings for request URIs matching a prefix or an exact URI" },
+	  "settings for request URIs matching a prefix, an exact URI, a regex, or a name (@name)" },
 	{ "listen", PT_CTX_SERVER, PT_D_MULTI, 0, 1, PT_D_ARGS_ANY, PT_LEVEL_SRV, PT_NO_OFFSET,
 	  http_core_listen, "*:80", NULL, "address and port to accept connections on" },
 	{ "server_name", PT_CTX_SERVER, PT_D_MULTI, 0, 1, PT_D_ARGS_ANY, PT_LEVEL_SRV, PT_NO_OFFSET,
-	  http_core_server_name, "\"\"", NULL, "names of the virtual server (exact or wildcard)" },
+	  http_core_server_name, "\"\"", NULL, "names of the virtual server (exact, wildcard or ~regex)" },
 	{ "client_header_timeout", PT_CTX_HTTP | PT_CTX_SERVER, 0, 0, 1, 1, PT_LEVEL_SRV,
 	  SRV(client_header_timeout), pt_conf_set_msec, "60s", NULL,
 	  "time to receive a whole request head" },
@@ -120,6 +121,9 @@ http_core_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *par
 
 		if (l->error_pages == NULL && p != NULL)
 			l->error_pages = p->error_pages;
+		/* an if block serves with the enclosing level's handler unless it has one */
+		if (l->is_if && l->content == NULL && p != NULL)
+			l->content = p->content;
 	}
 	(void)cf;
 	return NULL;
@@ -159,9 +163,6 @@ http_core_error_page(struct pt_conf_ctx *cf, const struct pt_directive *d, void 
 	if (uri[0] != '/' && uri[0] != '@')
 		return pt_psprintf(cf->pool, "\"%s\" directive: only local URIs are supported, not \"%s\"",
 		    d->name, uri);
-	if (uri[0] == '@')
-		return pt_psprintf(cf->pool, "\"%s\" directive: named locations come with the routing module",
-		    d->name);
 	if (n->args[last - 1][0] == '=') {
 		if (n->args[last - 1][1] == '\0')
 			overwrite = -1;
@@ -249,9 +250,17 @@ http_core_server_name(struct pt_conf_ctx *cf, const struct pt_directive *d, void
 	for (i = 0; i < cf->node->nargs; i++) {
 		char *name = pt_pstrdup(cf->pool, cf->node->args[i]), *p;
 
-		if (name[0] == '~')
-			return pt_psprintf(cf->pool, "regex server names (\"%s\") come with the "
-			    "routing module", name);
+		if (name[0] == '~') {
+			const char *err = NULL;
+			struct pt_regex *re = pt_regex_compile(cf, cf->node->args[i] + 1, 1, &err);
+
+			if (re == NULL)
+				return err;
+			if (s->regex_names.elts == NULL)
+				pt_array_init(&s->regex_names, cf->pool, 2, sizeof(struct pt_regex *));
+			*(struct pt_regex **)pt_array_push(&s->regex_names) = re;
+			continue;
+		}
 		if (strchr(name, '*') != NULL && !(strncmp(name, "*.", 2) == 0 && strchr(name + 1, '*') == NULL) &&
 		    !(strlen(name) > 2 && strcmp(name + strlen(name) - 2, ".*") == 0 &&
 		    strchr(name, '*') == name + strlen(name) - 1))
@@ -313,20 +322,39 @@ http_core_location(struct pt_conf_ctx *cf, const struct pt_directive *d, void *c
 		} else if (uri[0] == '^' && uri[1] == '~' && uri[2] != '\0') {
 			mod = "^~";
 			uri += 2;
-		} else if (uri[0] == '~' || uri[0] == '@') {
+		} else if (uri[0] == '~' && uri[1] == '*' && uri[2] != '\0') {
+			mod = "~*";
+			uri += 2;
+		} else if (uri[0] == '~' && uri[1] != '\0') {
 			mod = "~";
+			uri++;
+		} else if (uri[0] == '@') {
+			mod = "@";
 		}
 	}
-	if (mod != NULL && strcmp(mod, "=") != 0 && strcmp(mod, "^~") != 0) {
-		if (strcmp(mod, "~") == 0 || strcmp(mod, "~*") == 0 || mod[0] == '@' || uri[0] == '@')
-			return pt_psprintf(cf->pool, "regex and named locations (\"%s\") come with the "
-			    "routing module", n->nargs == 2 ? n->args[1] : n->args[0]);
+	if (mod != NULL && strcmp(mod, "=") != 0 && strcmp(mod, "^~") != 0 &&
+	    strcmp(mod, "~") != 0 && strcmp(mod, "~*") != 0 && strcmp(mod, "@") != 0)
 		return pt_psprintf(cf->pool, "invalid location modifier \"%s\"", mod);
+	if (n->nargs == 1 && uri[0] == '@')
+		mod = "@";
+	if (mod != NULL && mod[0] == '@') {
+		if (uri[0] != '@' || uri[1] == '\0')
+			return pt_psprintf(cf->pool, "invalid named location \"%s\"", uri);
+		if (parent->name[0] != '\0' || parent->is_if)
+			return pt_psprintf(cf->pool, "named location \"%s\" can be on the server "
+			    "level only", uri);
 	}
 	if (parent->exact)
 		return pt_psprintf(cf->pool, "location \"%s\" cannot be inside the exact location \"%s\"",
 		    uri, parent->name);
-	if (parent->name[0] != '\0' && strncmp(uri, parent->name, parent->name_len) != 0)
+	if (parent->named)
+		return pt_psprintf(cf->pool, "location \"%s\" cannot be inside the named location "
+		    "\"%s\"", uri, parent->name);
+	if (parent->regex != NULL && (mod == NULL || mod[0] != '~'))
+		return pt_psprintf(cf->pool, "location \"%s\" cannot be inside the regex location "
+		    "\"%s\"", uri, parent->name);
+	if (parent->name[0] != '\0' && parent->regex == NULL && (mod == NULL || mod[0] != '~') &&
+	    strncmp(uri, parent->name, parent->name_len) != 0)
 		return pt_psprintf(cf->pool, "location \"%s\" is outside location \"%s\"", uri,
 		    parent->name);
 	cf->loc_conf = pt_conf_create_level(cf, PT_LEVEL_LOC);
@@ -336,6 +364,16 @@ http_core_location(struct pt_conf_ctx *cf, const struct pt_directive *d, void *c
 	l->name_len = strlen(uri);
 	l->exact = mod != NULL && strcmp(mod, "=") == 0;
 	l->noregex = mod != NULL && strcmp(mod, "^~") == 0;
+	l->named = mod != NULL && mod[0] == '@';
+	if (mod != NULL && mod[0] == '~') {
+		const char *err = NULL;
+
+		l->regex = pt_regex_compile(cf, uri, mod[1] == '*', &err);
+		if (l->regex == NULL) {
+			cf->loc_conf = saved;
+			return err;
+		}
+	}
 	l->file = n->file;
 	l->line = n->line;
 	*(struct pt_http_loc **)pt_array_push(&parent->children) = l;
@@ -368,67 +406,97 @@ http_core_loc_cmp(const void *a, const void *b)
 	return strcmp((*(struct pt_http_loc *const *)a)->name, (*(struct pt_http_loc *const *)b)->name);
 }
 
-static const char *
-http_core_collect(struct pt_conf_ctx *cf, struct pt_http_srv *s, struct pt_http_loc *parent,
-    struct pt_array *exact, struct pt_array *prefix)
+/* the longest other prefix of each entry in the sorted table <t> */
+static void
+http_core_link_prefixes(struct pt_http_loc **t, int n)
 {
-	size_t i, j;
-
-	for (i = 0; i < parent->children.nelts; i++) {
-		struct pt_http_loc *l = ((struct pt_http_loc **)parent->children.elts)[i];
-		struct pt_array *a = l->exact ? exact : prefix;
-		const char *err;
-
-		for (j = 0; j < a->nelts; j++) {
-			struct pt_http_loc *o = ((struct pt_http_loc **)a->elts)[j];
-
-			if (strcmp(o->name, l->name) == 0)
-				return http_core_error_at(cf, l->file, l->line,
-				    pt_psprintf(cf->pool, "duplicate location \"%s\"", l->name));
-		}
-		*(struct pt_http_loc **)pt_array_push(a) = l;
-		err = http_core_collect(cf, s, l, exact, prefix);
-		if (err)
-			return err;
-	}
-	return NULL;
-}
-
-/* sorted exact and prefix tables for the location lookup */
-static const char *
-http_core_build_locations(struct pt_conf_ctx *cf, struct pt_http_srv *s)
-{
-	struct pt_array exact, prefix;
-	const char *err;
 	int i, j;
 
-	pt_array_init(&exact, cf->pool, 8, sizeof(struct pt_http_loc *));
-	pt_array_init(&prefix, cf->pool, 8, sizeof(struct pt_http_loc *));
-	err = http_core_collect(cf, s, s->root_loc, &exact, &prefix);
-	if (err)
-		return err;
-	s->exact = exact.elts;
-	s->nexact = (int)exact.nelts;
-	s->prefix = prefix.elts;
-	s->nprefix = (int)prefix.nelts;
-	qsort(s->exact, (size_t)s->nexact, sizeof(*s->exact), http_core_loc_cmp);
-	qsort(s->prefix, (size_t)s->nprefix, sizeof(*s->prefix), http_core_loc_cmp);
 	/*
 	 * Each prefix points at the longest other prefix that is a prefix of
 	 * its name; in sorted order such entries come before it.
 	 */
-	for (i = 0; i < s->nprefix; i++) {
-		struct pt_http_loc *l = s->prefix[i];
+	for (i = 0; i < n; i++) {
+		struct pt_http_loc *l = t[i];
 
 		l->parent_prefix = NULL;
 		for (j = i - 1; j >= 0; j--) {
-			struct pt_http_loc *o = s->prefix[j];
+			struct pt_http_loc *o = t[j];
 
 			if (o->name_len < l->name_len && strncmp(o->name, l->name, o->name_len) == 0 &&
 			    (l->parent_prefix == NULL || o->name_len > l->parent_prefix->name_len))
 				l->parent_prefix = o;
 		}
 	}
+}
+
+/*
+ * Lookup tables of the locations nested in <parent> (one level; each
+ * nested location gets its own): exact and prefix sorted by name,
+ * regexes in config order; @named ones go to the server's table.
+ */
+static const char *
+http_core_build_level(struct pt_conf_ctx *cf, struct pt_http_srv *s, struct pt_http_loc *parent,
+    struct pt_array *named)
+{
+	struct pt_array exact, prefix, regex;
+	size_t i, j;
+	const char *err;
+
+	pt_array_init(&exact, cf->pool, 4, sizeof(struct pt_http_loc *));
+	pt_array_init(&prefix, cf->pool, 4, sizeof(struct pt_http_loc *));
+	pt_array_init(&regex, cf->pool, 4, sizeof(struct pt_http_loc *));
+	for (i = 0; i < parent->children.nelts; i++) {
+		struct pt_http_loc *l = ((struct pt_http_loc **)parent->children.elts)[i];
+		struct pt_array *a;
+
+		if (l->is_if)
+			continue;
+		a = l->named ? named : l->regex ? &regex : l->exact ? &exact : &prefix;
+		if (a != &regex) {
+			for (j = 0; j < a->nelts; j++) {
+				struct pt_http_loc *o = ((struct pt_http_loc **)a->elts)[j];
+
+				if (strcmp(o->name, l->name) == 0)
+					return pt_psprintf(cf->pool, "%s:%d: duplicate location \"%s\"",
+					    l->file, l->line, l->name);
+			}
+		}
+		*(struct pt_http_loc **)pt_array_push(a) = l;
+		err = http_core_build_level(cf, s, l, named);
+		if (err)
+			return err;
+	}
+	parent->exact_locs = exact.elts;
+	parent->nexact_locs = (int)exact.nelts;
+	parent->prefix_locs = prefix.elts;
+	parent->nprefix_locs = (int)prefix.nelts;
+	parent->regex_locs = regex.elts;
+	parent->nregex_locs = (int)regex.nelts;
+	qsort(parent->exact_locs, exact.nelts, sizeof(void *), http_core_loc_cmp);
+	qsort(parent->prefix_locs, prefix.nelts, sizeof(void *), http_core_loc_cmp);
+	http_core_link_prefixes(parent->prefix_locs, parent->nprefix_locs);
+	return NULL;
+}
+
+/* per-level location tables and the server's @named table */
+static const char *
+http_core_build_locations(struct pt_conf_ctx *cf, struct pt_http_srv *s)
+{
+	struct pt_array named;
+	const char *err;
+
+	pt_array_init(&named, cf->pool, 2, sizeof(struct pt_http_loc *));
+	err = http_core_build_level(cf, s, s->root_loc, &named);
+	if (err)
+		return err;
+	s->exact = s->root_loc->exact_locs;
+	s->nexact = s->root_loc->nexact_locs;
+	s->prefix = s->root_loc->prefix_locs;
+	s->nprefix = s->root_loc->nprefix_locs;
+	s->named = named.elts;
+	s->nnamed = (int)named.nelts;
+	qsort(s->named, named.nelts, sizeof(void *), http_core_loc_cmp);
 	return NULL;
 }
 
@@ -506,10 +574,11 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 	for (k = 0; k < cycle->listeners.nelts; k++) {
 		struct pt_listener *pl = (struct pt_listener *)cycle->listeners.elts + k;
 		struct pt_http_addr_servers *as = pl->servers;
-		struct pt_array keys, wild;
+		struct pt_array keys, wild, rx;
 
 		pt_array_init(&keys, cf->pool, 8, sizeof(char *) * 2);
 		pt_array_init(&wild, cf->pool, 8, sizeof(char *) * 2);
+		pt_array_init(&rx, cf->pool, 2, sizeof(void *) * 2);
 		for (i = 0; i < hm->servers.nelts; i++) {
 			struct pt_http_srv *s = ((struct pt_http_srv **)hm->servers.elts)[i];
 			int on = 0;
@@ -522,6 +591,12 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 			}
 			if (!on)
 				continue;
+			for (j = 0; j < s->regex_names.nelts; j++) {
+				void **e = pt_array_push(&rx);
+
+				e[0] = ((struct pt_regex **)s->regex_names.elts)[j];
+				e[1] = s;
+			}
 			for (j = 0; j < s->names.nelts; j++) {
 				char *name = ((char **)s->names.elts)[j];
 				void **e;
@@ -560,6 +635,13 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 		for (i = 0; i < wild.nelts; i++) {
 			as->wild_keys[i] = ((char **)wild.elts)[2 * i];
 			as->wild_srv[i] = ((void **)wild.elts)[2 * i + 1];
+		}
+		as->nregex = (int)rx.nelts;
+		as->regex_keys = pt_palloc(cf->pool, sizeof(void *) * (rx.nelts + 1));
+		as->regex_srv = pt_palloc(cf->pool, sizeof(void *) * (rx.nelts + 1));
+		for (i = 0; i < rx.nelts; i++) {
+			as->regex_keys[i] = ((void **)rx.elts)[2 * i];
+			as->regex_srv[i] = ((void **)rx.elts)[2 * i + 1];
 		}
 	}
 	return NULL;
@@ -605,34 +687,50 @@ http_core_block(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 static int
 http_core_postconfig(struct pt_cycle *cycle)
 {
-	(void)cycle;
 	/* every module's variable table is known now: names must be unique */
-	return pt_var_check();
+	if (pt_var_check() != PT_OK)
+		return PT_ERROR;
+	/* and every variable used by a directive was defined by another */
+	return pt_var_check_defined(cycle);
+}
+
+void
+pt_http_server_captures(struct pt_request *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->srv->regex_names.nelts; i++)
+		if (pt_regex_exec(r, ((struct pt_regex **)r->srv->regex_names.elts)[i], r->host) == 1)
+			return;
 }
 
 /*---- runtime (worker) ----*/
 
 /*
- * The location for <uri>: exact match, else the longest prefix. Binary
+ * One level of the static search: the exact location for <uri> among
+ * those nested in <parent> (*exact set), else the longest prefix. Binary
  * search finds the greatest prefix entry <= uri; the longest matching
  * prefix is that entry or one of its parent_prefix ancestors.
  */
-struct pt_http_loc *
-pt_http_find_location(struct pt_http_srv *s, struct pt_str uri)
+static struct pt_http_loc *
+http_core_static(const struct pt_http_loc *parent, struct pt_str uri, int *exact)
 {
 	int lo, hi, mid, c;
 	struct pt_http_loc *l;
 
+	*exact = 0;
 	lo = 0;
-	hi = s->nexact - 1;
+	hi = parent->nexact_locs - 1;
 	while (lo <= hi) {
 		mid = (lo + hi) / 2;
-		l = s->exact[mid];
+		l = parent->exact_locs[mid];
 		c = strncmp(l->name, uri.data, uri.len);
 		if (c == 0 && l->name_len != uri.len)
 			c = 1;
-		if (c == 0)
+		if (c == 0) {
+			*exact = 1;
 			return l;
+		}
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -640,18 +738,20 @@ pt_http_find_location(struct pt_http_srv *s, struct pt_str uri)
 	}
 	/* greatest entry whose name compares <= uri */
 	lo = 0;
-	hi = s->nprefix - 1;
+	hi = parent->nprefix_locs - 1;
 	l = NULL;
 	while (lo <= hi) {
+		struct pt_http_loc *m;
 		size_t n;
 
 		mid = (lo + hi) / 2;
-		n = PT_MIN(s->prefix[mid]->name_len, uri.len);
-		c = memcmp(s->prefix[mid]->name, uri.data, n);
-		if (c == 0 && s->prefix[mid]->name_len > uri.len)
+		m = parent->prefix_locs[mid];
+		n = PT_MIN(m->name_len, uri.len);
+		c = memcmp(m->name, uri.data, n);
+		if (c == 0 && m->name_len > uri.len)
 			c = 1;
 		if (c <= 0) {
-			l = s->prefix[mid];
+			l = m;
 			lo = mid + 1;
 		} else
 			hi = mid - 1;
@@ -659,6 +759,88 @@ pt_http_find_location(struct pt_http_srv *s, struct pt_str uri)
 	for (; l != NULL; l = l->parent_prefix)
 		if (l->name_len <= uri.len && memcmp(l->name, uri.data, l->name_len) == 0)
 			return l;
+	return NULL;
+}
+
+#define LOC_FINAL	1	/* no regex of an enclosing level may be tried */
+#define LOC_GO_ON	0
+
+/*
+ * nginx's search at the level of <parent> (see pt_http_find_loc): the
+ * static match, then (its nested locations first) this level's regexes
+ * unless the static match was ^~. <r> NULL: no regexes.
+ */
+static int
+http_core_search(struct pt_request *r, const struct pt_http_loc *parent, struct pt_str uri,
+    struct pt_http_loc **out)
+{
+	struct pt_http_loc *l;
+	int exact, noregex = 0, i, m;
+
+	l = http_core_static(parent, uri, &exact);
+	if (l != NULL) {
+		*out = l;
+		if (exact)
+			return LOC_FINAL;
+		noregex = l->noregex;
+		if (l->nexact_locs + l->nprefix_locs + l->nregex_locs > 0 &&
+		    http_core_search(r, l, uri, out) == LOC_FINAL)
+			return LOC_FINAL;
+	}
+	if (noregex || r == NULL)
+		return LOC_GO_ON;
+	for (i = 0; i < parent->nregex_locs; i++) {
+		l = parent->regex_locs[i];
+		m = pt_regex_exec(r, l->regex, uri);
+		if (m == 0)
+			continue;
+		if (m < 0) {
+			*out = NULL;
+			return LOC_FINAL;
+		}
+		*out = l;
+		if (l->nregex_locs > 0)
+			(void)http_core_search(r, l, uri, out);
+		return LOC_FINAL;
+	}
+	return LOC_GO_ON;
+}
+
+struct pt_http_loc *
+pt_http_find_location(struct pt_http_srv *s, struct pt_str uri)
+{
+	struct pt_http_loc *l = NULL;
+
+	(void)http_core_search(NULL, s->root_loc, uri, &l);
+	return l;
+}
+
+struct pt_http_loc *
+pt_http_find_loc(struct pt_request *r)
+{
+	struct pt_http_loc *l = NULL;
+
+	(void)http_core_search(r, r->srv->root_loc, r->uri, &l);
+	return l;
+}
+
+struct pt_http_loc *
+pt_http_find_named(struct pt_http_srv *s, struct pt_str name)
+{
+	int lo = 0, hi = s->nnamed - 1, mid, c;
+
+	while (lo <= hi) {
+		mid = (lo + hi) / 2;
+		c = strncmp(s->named[mid]->name, name.data, name.len);
+		if (c == 0 && s->named[mid]->name_len != name.len)
+			c = 1;
+		if (c == 0)
+			return s->named[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
 	return NULL;
 }
 
@@ -693,6 +875,10 @@ pt_http_find_server(struct pt_http_addr_servers *as, struct pt_str host)
 		if (k[kl - 1] == '*' && host.len > kl - 1 && memcmp(host.data, k, kl - 1) == 0)
 			return as->wild_srv[i];
 	}
+	/* regex names in config order (captures: pt_http_server_captures) */
+	for (i = 0; i < as->nregex; i++)
+		if (host.len > 0 && pt_regex_exec(NULL, as->regex_keys[i], host) == 1)
+			return as->regex_srv[i];
 	return as->default_server;
 }
 

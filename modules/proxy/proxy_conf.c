@@ -15,7 +15,7 @@ proxy_pass(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 	const char *url = cf->node->args[0], *hostp, *slash;
 	char *name;
 
-	if (cf->ctx != PT_CTX_LOCATION)
+	if (cf->ctx != PT_CTX_LOCATION && cf->ctx != PT_CTX_IF)
 		return pt_psprintf(cf->pool, "\"%s\" directive is allowed in locations only", d->name);
 	if (strncmp(url, "https://", 8) == 0)
 		return pt_psprintf(cf->pool, "\"%s\": https upstreams come with the TLS work", d->name);
@@ -134,6 +134,18 @@ proxy_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *parent,
 
 	if (level != PT_LEVEL_LOC)
 		return NULL;
+	/*
+	 * The target is inherited too: only an if block takes its enclosing
+	 * location's content handler (nested locations do not), and then it
+	 * needs this.
+	 */
+	if (c->upstream == NULL && p != NULL && p->upstream != NULL) {
+		c->upstream = p->upstream;
+		c->uri = p->uri;
+		c->has_uri = p->has_uri;
+		c->host = p->host;
+		c->loc_name = p->loc_name;
+	}
 	if (c->buffers_num == PT_UNSET) {
 		c->buffers_num = p ? p->buffers_num : 8;
 		c->buffers_size = p ? p->buffers_size : 4096;
