@@ -35,6 +35,7 @@ enum conf_slot {
 	CONF_SLOT_SIZE,		/* size: size_t */
 	CONF_SLOT_MSEC,		/* msec: pt_msec_t */
 	CONF_SLOT_STR,		/* str: char * */
+	CONF_SLOT_BUFS,		/* bufs: struct pt_conf_bufs */
 };
 
 /* errors logged by pt_conf_error() so far (master is single-threaded) */
@@ -66,6 +67,8 @@ conf_slot(const struct pt_directive *d)
 		return CONF_SLOT_MSEC;
 	if (d->set == pt_conf_set_str)
 		return CONF_SLOT_STR;
+	if (d->set == pt_conf_set_bufs)
+		return CONF_SLOT_BUFS;
 	return CONF_SLOT_NONE;
 }
 
@@ -84,6 +87,8 @@ conf_slot_unset(enum conf_slot k, const void *p)
 		return *(const pt_msec_t *)p == PT_UNSET_MSEC;
 	case CONF_SLOT_STR:
 		return *(char *const *)p == NULL;
+	case CONF_SLOT_BUFS:
+		return ((const struct pt_conf_bufs *)p)->num == PT_UNSET;
 	case CONF_SLOT_NONE:
 		break;
 	}
@@ -109,6 +114,10 @@ conf_slot_reset(enum conf_slot k, void *p)
 	case CONF_SLOT_STR:
 		*(char **)p = NULL;
 		break;
+	case CONF_SLOT_BUFS:
+		((struct pt_conf_bufs *)p)->num = PT_UNSET;
+		((struct pt_conf_bufs *)p)->size = PT_UNSET_SIZE;
+		break;
 	case CONF_SLOT_NONE:
 		break;
 	}
@@ -128,6 +137,8 @@ conf_slot_size(enum conf_slot k)
 		return sizeof(pt_msec_t);
 	case CONF_SLOT_STR:
 		return sizeof(char *);
+	case CONF_SLOT_BUFS:
+		return sizeof(struct pt_conf_bufs);
 	case CONF_SLOT_NONE:
 		break;
 	}
@@ -342,7 +353,8 @@ conf_generic_slot(struct pt_conf_ctx *cf, const struct pt_directive *d, void *co
 	void *p;
 
 	PT_ASSERT(conf != NULL && d->offset != PT_NO_OFFSET);
-	if (cf->node == NULL || cf->node->nargs != 1) {
+	/* the row's min/max_args were checked by the apply step */
+	if (cf->node == NULL || cf->node->nargs < 1) {
 		*err = pt_psprintf(cf->pool, "invalid number of arguments in \"%s\" directive",
 		    d->name);
 		return NULL;
@@ -431,6 +443,24 @@ pt_conf_set_msec(struct pt_conf_ctx *cf, const struct pt_directive *d, void *con
 	if (pt_parse_msec(cf->node->args[0], &v) != PT_OK || v == PT_UNSET_MSEC)
 		return conf_invalid(cf, d,
 		    ", it must be a time like 500ms, 30s, 5m, 1h or 2d");
+	*p = v;
+	return NULL;
+}
+
+/* Generic setter: struct pt_conf_bufs slot, "NUMBER SIZE". */
+const char *
+pt_conf_set_bufs(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
+{
+	const size_t *min = d->post;
+	const char *err = NULL;
+	struct pt_conf_bufs *p, v;
+
+	if ((p = conf_generic_slot(cf, d, conf, &err)) == NULL)
+		return err;
+	if (cf->node->nargs != 2 || pt_parse_int(cf->node->args[0], 1, 1024, &v.num) != PT_OK ||
+	    pt_parse_size(cf->node->args[1], &v.size) != PT_OK ||
+	    (min != NULL && v.size < *min))
+		return conf_invalid(cf, d, ", it must be a count (1-1024) and a size like 8k");
 	*p = v;
 	return NULL;
 }
@@ -644,15 +674,25 @@ conf_default(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 	struct pt_conf_node fake;
 	const char *err = NULL;
 
-	char *args[2];
+	char *args[3];
 
-	/* generic slots take one argument: the default text is that argument */
+	/*
+	 * Generic slots take one argument: the default text is that argument;
+	 * a "NUMBER SIZE" slot takes the two words of its default.
+	 */
 	args[0] = (char *)d->def;
 	args[1] = NULL;
 	memset(&fake, 0, sizeof(fake));
+	fake.nargs = 1;
+	if (conf_slot(d) == CONF_SLOT_BUFS && strchr(d->def, ' ') != NULL) {
+		const char *sp = strchr(d->def, ' ');
+
+		args[0] = pt_pstrndup(cf->pool, d->def, (size_t)(sp - d->def));
+		args[1] = pt_pstrdup(cf->pool, sp + 1);
+		fake.nargs = 2;
+	}
 	fake.name = d->name;
 	fake.args = args;
-	fake.nargs = 1;
 	fake.file = "default value";
 	fake.line = 0;
 	cf->node = &fake;

@@ -101,6 +101,15 @@ const char	*pt_conf_set_size(struct pt_conf_ctx *, const struct pt_directive *, 
 const char	*pt_conf_set_msec(struct pt_conf_ctx *, const struct pt_directive *, void *);
 const char	*pt_conf_set_str(struct pt_conf_ctx *, const struct pt_directive *, void *);
 const char	*pt_conf_set_enum(struct pt_conf_ctx *, const struct pt_directive *, void *);
+/*   bufs:  struct pt_conf_bufs, "NUMBER SIZE" (proxy_buffers 8 4k); post:
+ *          optional const size_t * smallest SIZE accepted */
+const char	*pt_conf_set_bufs(struct pt_conf_ctx *, const struct pt_directive *, void *);
+
+/* a "NUMBER SIZE" pair, the slot of pt_conf_set_bufs */
+struct pt_conf_bufs {
+	long		 num;		/* PT_UNSET until set */
+	size_t		 size;
+};
 
 /* bounds for pt_conf_set_num, given as <post> */
 struct pt_conf_bounds {

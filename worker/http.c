@@ -152,8 +152,8 @@ http_process_request(struct pt_http_conn *hc, size_t head_len)
 	hc->in->pos += head_len;
 	r->request_length = head_len;
 
-	lim.line_max = srv->large_buffers_size;
-	lim.head_max = (size_t)srv->large_buffers_num * srv->large_buffers_size;
+	lim.line_max = srv->large_buffers.size;
+	lim.head_max = (size_t)srv->large_buffers.num * srv->large_buffers.size;
 	lim.fields_max = (int)srv->max_fields;
 	/* $request is the first line as received, also for a rejected request */
 	{
@@ -252,8 +252,8 @@ http_try_head(struct pt_http_conn *hc)
 	struct pt_http_limits lim;
 	ssize_t n;
 
-	lim.line_max = srv->large_buffers_size;
-	lim.head_max = (size_t)srv->large_buffers_num * srv->large_buffers_size;
+	lim.line_max = srv->large_buffers.size;
+	lim.head_max = (size_t)srv->large_buffers.num * srv->large_buffers.size;
 	lim.fields_max = (int)srv->max_fields;
 	if (pt_buf_size(hc->in) == 0)
 		return 0;

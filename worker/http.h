@@ -90,8 +90,7 @@ struct pt_http_srv {
 
 	pt_msec_t		 client_header_timeout;
 	size_t			 client_header_buffer_size;
-	long			 large_buffers_num;	/* large_client_header_buffers */
-	size_t			 large_buffers_size;
+	struct pt_conf_bufs	 large_buffers;		/* large_client_header_buffers */
 	long			 max_fields;		/* header fields per request */
 };
 

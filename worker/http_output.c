@@ -106,7 +106,8 @@ pt_http_send_header(struct pt_request *r)
 	}
 	r->header_sent = 1;
 	r->status = status;
-	if (pt_worker.exiting || r->hc->nrequests >= (unsigned)r->loc->keepalive_requests)
+	if (pt_worker.exiting || r->loc->keepalive_timeout == 0 ||
+	    r->hc->nrequests >= (unsigned)r->loc->keepalive_requests)
 		r->keepalive = 0;
 	if (!http_status_has_body(status)) {
 		r->header_only = 1;

@@ -14,11 +14,13 @@ static const char *http_core_server(struct pt_conf_ctx *, const struct pt_direct
 static const char *http_core_location(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_listen(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_server_name(struct pt_conf_ctx *, const struct pt_directive *, void *);
-static const char *http_core_large_buffers(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_error_page(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_internal(struct pt_conf_ctx *, const struct pt_directive *, void *);
 
 #define SRV(f)	offsetof(struct pt_http_srv, f)
+
+/* a request line or field must fit in a large buffer: keep them usable */
+static const size_t http_core_min_line = 128;
 #define LOC(f)	offsetof(struct pt_http_loc, f)
 
 static const struct pt_directive http_core_directives[] = {
@@ -40,7 +42,7 @@ static const struct pt_directive http_core_directives[] = {
 	  SRV(client_header_buffer_size), pt_conf_set_size, "1k", NULL,
 	  "first buffer for a request head" },
 	{ "large_client_header_buffers", PT_CTX_HTTP | PT_CTX_SERVER, 0, 0, 2, 2, PT_LEVEL_SRV,
-	  PT_NO_OFFSET, http_core_large_buffers, "4 8k", NULL,
+	  SRV(large_buffers), pt_conf_set_bufs, "4 8k", &http_core_min_line,
 	  "request line and field size limit, and head limit (number x size)" },
 	{ "keepalive_timeout", PT_CTX_HTTP_ANY, 0, 0, 1, 2, PT_LEVEL_LOC, LOC(keepalive_timeout),
 	  pt_conf_set_msec, "75s", NULL,
@@ -91,8 +93,6 @@ http_core_conf_create(struct pt_conf_ctx *cf, enum pt_conf_level level, void *co
 
 		pt_array_init(&s->listens, cf->pool, 2, sizeof(struct pt_http_listen));
 		pt_array_init(&s->names, cf->pool, 2, sizeof(char *));
-		s->large_buffers_num = PT_UNSET;
-		s->large_buffers_size = PT_UNSET_SIZE;
 		s->max_fields = 100;
 	} else if (level == PT_LEVEL_LOC) {
 		struct pt_http_loc *l = conf;
@@ -105,18 +105,7 @@ http_core_conf_create(struct pt_conf_ctx *cf, enum pt_conf_level level, void *co
 static const char *
 http_core_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *parent, void *child)
 {
-	if (level == PT_LEVEL_SRV) {
-		struct pt_http_srv *p = parent, *s = child;
-
-		if (s->large_buffers_num == PT_UNSET) {
-			s->large_buffers_num = p ? p->large_buffers_num : 4;
-			s->large_buffers_size = p ? p->large_buffers_size : 8192;
-		}
-		if (s->large_buffers_num == PT_UNSET) {
-			s->large_buffers_num = 4;
-			s->large_buffers_size = 8192;
-		}
-	} else if (level == PT_LEVEL_LOC) {
+	if (level == PT_LEVEL_LOC) {
 		struct pt_http_loc *p = parent, *l = child;
 
 		if (l->error_pages == NULL && p != NULL)
@@ -126,19 +115,6 @@ http_core_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *par
 			l->content = p->content;
 	}
 	(void)cf;
-	return NULL;
-}
-
-static const char *
-http_core_large_buffers(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
-{
-	struct pt_http_srv *s = conf;
-
-	if (pt_parse_int(cf->node->args[0], 1, 1024, &s->large_buffers_num) != PT_OK ||
-	    pt_parse_size(cf->node->args[1], &s->large_buffers_size) != PT_OK ||
-	    s->large_buffers_size < 128)
-		return pt_psprintf(cf->pool, "invalid value \"%s %s\" in \"%s\" directive",
-		    cf->node->args[0], cf->node->args[1], d->name);
 	return NULL;
 }
 

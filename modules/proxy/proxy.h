@@ -29,8 +29,7 @@ struct proxy_loc {
 	pt_msec_t		 send_timeout;
 	int			 buffering;
 	size_t			 buffer_size;
-	long			 buffers_num;	/* proxy_buffers NUMBER */
-	size_t			 buffers_size;	/* proxy_buffers SIZE */
+	struct pt_conf_bufs	 buffers;	/* proxy_buffers NUMBER SIZE */
 	size_t			 max_temp_file_size;
 	int			 request_buffering;
 	int			 pass_request_headers;

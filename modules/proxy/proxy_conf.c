@@ -67,18 +67,8 @@ proxy_set_header(struct pt_conf_ctx *cf, const struct pt_directive *d, void *con
 	return NULL;
 }
 
-static const char *
-proxy_buffers(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
-{
-	struct proxy_loc *pl = conf;
-
-	if (pt_parse_int(cf->node->args[0], 1, 1024, &pl->buffers_num) != PT_OK ||
-	    pt_parse_size(cf->node->args[1], &pl->buffers_size) != PT_OK ||
-	    pl->buffers_size < 512)
-		return pt_psprintf(cf->pool, "invalid value \"%s %s\" in \"%s\" directive",
-		    cf->node->args[0], cf->node->args[1], d->name);
-	return NULL;
-}
+/* a body buffer smaller than this is all overhead */
+static const size_t proxy_min_buffer = 512;
 
 static const struct pt_directive proxy_directives[] = {
 	{ "proxy_pass", PT_CTX_LOCATION | PT_CTX_IF, 0, 0, 1, 1, PT_LEVEL_LOC, PT_NO_OFFSET,
@@ -97,8 +87,8 @@ static const struct pt_directive proxy_directives[] = {
 	  pt_conf_set_flag, "on", NULL, "read responses ahead of a slow client" },
 	{ "proxy_buffer_size", PT_CTX_HTTP_ANY, 0, 0, 1, 1, PT_LEVEL_LOC, PL(buffer_size),
 	  pt_conf_set_size, "4k", NULL, "buffer for the response head" },
-	{ "proxy_buffers", PT_CTX_HTTP_ANY, 0, 0, 2, 2, PT_LEVEL_LOC, PT_NO_OFFSET, proxy_buffers,
-	  "8 4k", NULL, "number and size of response body buffers" },
+	{ "proxy_buffers", PT_CTX_HTTP_ANY, 0, 0, 2, 2, PT_LEVEL_LOC, PL(buffers), pt_conf_set_bufs,
+	  "8 4k", &proxy_min_buffer, "number and size of response body buffers" },
 	{ "proxy_max_temp_file_size", PT_CTX_HTTP_ANY, 0, 0, 1, 1, PT_LEVEL_LOC,
 	  PL(max_temp_file_size), pt_conf_set_size, "0", NULL,
 	  "accepted for compatibility: responses are never spooled to disk" },
@@ -113,18 +103,6 @@ static const struct pt_directive proxy_directives[] = {
 	  "pass the client's request body upstream" },
 	PT_DIRECTIVE_END
 };
-
-static void
-proxy_conf_create(struct pt_conf_ctx *cf, enum pt_conf_level level, void *conf)
-{
-	struct proxy_loc *pl = conf;
-
-	(void)cf;
-	if (level == PT_LEVEL_LOC) {
-		pl->buffers_num = PT_UNSET;
-		pl->buffers_size = PT_UNSET_SIZE;
-	}
-}
 
 static const char *
 proxy_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *parent, void *child)
@@ -145,10 +123,6 @@ proxy_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *parent,
 		c->has_uri = p->has_uri;
 		c->host = p->host;
 		c->loc_name = p->loc_name;
-	}
-	if (c->buffers_num == PT_UNSET) {
-		c->buffers_num = p ? p->buffers_num : 8;
-		c->buffers_size = p ? p->buffers_size : 4096;
 	}
 	if (c->headers == NULL) {
 		if (p != NULL) {
@@ -203,6 +177,5 @@ struct pt_module pt_mod_proxy = {
 	.name = "proxy",
 	.directives = proxy_directives,
 	.conf_size = { [PT_LEVEL_LOC] = sizeof(struct proxy_loc) },
-	.conf_create = proxy_conf_create,
 	.conf_merge = proxy_conf_merge,
 };

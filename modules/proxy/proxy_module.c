@@ -1005,8 +1005,8 @@ pt_proxy_handler(struct pt_request *r)
 	pt_pool_cleanup_add(r->pool, proxy_cleanup, px);
 	r->proxy_host = pl->host;
 
-	nbufs = pl->buffering ? (int)PT_MIN(pl->buffers_num, 64) : 1;
-	px->bufsize = pl->buffering ? pl->buffers_size : pl->buffer_size;
+	nbufs = pl->buffering ? (int)PT_MIN(pl->buffers.num, 64) : 1;
+	px->bufsize = pl->buffering ? pl->buffers.size : pl->buffer_size;
 	px->nbufs = nbufs;
 	px->bufs = pt_pcalloc(r->pool, sizeof(*px->bufs) * (size_t)nbufs);
 
