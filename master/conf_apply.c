@@ -681,7 +681,7 @@ conf_default(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 	 * a "NUMBER SIZE" slot takes the two words of its default.
 	 */
 	args[0] = (char *)d->def;
-	args[1] = NULL;
+	args[1] = args[2] = NULL;
 	memset(&fake, 0, sizeof(fake));
 	fake.nargs = 1;
 	if (conf_slot(d) == CONF_SLOT_BUFS && strchr(d->def, ' ') != NULL) {
