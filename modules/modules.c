@@ -12,6 +12,8 @@ extern struct pt_module pt_mod_upstream;
 extern struct pt_module pt_mod_proxy;
 extern struct pt_module pt_mod_limit_req;
 extern struct pt_module pt_mod_limit_conn;
+extern struct pt_module pt_mod_access;
+extern struct pt_module pt_mod_realip;
 
 struct pt_module *pt_modules[] = {
 	&pt_mod_core,
@@ -22,6 +24,8 @@ struct pt_module *pt_modules[] = {
 	&pt_mod_proxy,
 	&pt_mod_limit_req,
 	&pt_mod_limit_conn,
+	&pt_mod_access,
+	&pt_mod_realip,
 	NULL
 };
 
