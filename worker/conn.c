@@ -20,8 +20,8 @@ const char *const pt_close_codes[] = {
 struct pt_worker_state	pt_worker;
 
 /* connections closed during this loop iteration; their pools die later */
-static struct pt_pool	*conn_graveyard[256];
-static int		 conn_ngrave;
+/* connections closed in this loop iteration, linked through idle_next */
+static struct pt_conn	*conn_graveyard;
 
 static void
 conn_io_handler(struct pt_io *io, uint32_t events)
@@ -86,8 +86,12 @@ void pt_conn_reap(void);
 void
 pt_conn_reap(void)
 {
-	while (conn_ngrave > 0)
-		pt_pool_destroy(conn_graveyard[--conn_ngrave]);
+	struct pt_conn *c;
+
+	while ((c = conn_graveyard) != NULL) {
+		conn_graveyard = c->idle_next;
+		pt_pool_destroy(c->pool);	/* frees <c> too */
+	}
 }
 
 void
@@ -110,9 +114,8 @@ pt_conn_close(struct pt_conn *c, enum pt_close_reason why)
 	 * The epoll batch being processed may still hold a pointer to this
 	 * connection's pt_io: keep the memory until the batch is over.
 	 */
-	if (conn_ngrave == (int)PT_NELEM(conn_graveyard))
-		pt_conn_reap();
-	conn_graveyard[conn_ngrave++] = c->pool;
+	c->idle_next = conn_graveyard;
+	conn_graveyard = c;
 }
 
 ssize_t
