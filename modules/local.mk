@@ -8,6 +8,9 @@ portico_SOURCES += \
 	modules/proxy/proxy.h \
 	modules/proxy/proxy_module.c \
 	modules/proxy/proxy_conf.c \
+	modules/tls/tls.h \
+	modules/tls/tls_conf.c \
+	modules/tls/tls_module.c \
 	modules/limit_req/limit_req.h \
 	modules/limit_req/limit_shm.h \
 	modules/limit_req/limit_shm.c \

@@ -102,6 +102,8 @@ pt_conn_close(struct pt_conn *c, enum pt_close_reason why)
 	pt_timer_del(&c->timer);
 	if (c->idle)
 		pt_conn_set_idle(c, 0);
+	if (c->ssl != NULL)
+		pt_tls_close(c, why);
 	if (c->io.fd >= 0) {
 		close(c->io.fd);
 		c->io.fd = -1;
@@ -123,6 +125,12 @@ pt_conn_recv(struct pt_conn *c, struct pt_buf *b)
 {
 	ssize_t n;
 
+	if (c->ssl != NULL) {
+		n = pt_tls_recv(c, b->last, (size_t)(b->end - b->last));
+		if (n > 0)
+			b->last += n;
+		return n;
+	}
 	for (;;) {
 		n = recv(c->io.fd, b->last, (size_t)(b->end - b->last), 0);
 		if (n > 0) {
@@ -153,6 +161,8 @@ pt_conn_send_chain(struct pt_conn *c, struct pt_buf **chain)
 	ssize_t n;
 	int cnt;
 
+	if (c->ssl != NULL)
+		return pt_tls_send_chain(c, chain);
 	while (*chain != NULL) {
 		cnt = 0;
 		for (b = *chain; b != NULL && cnt < (int)PT_NELEM(iov); b = b->next) {
@@ -192,6 +202,42 @@ pt_conn_send_chain(struct pt_conn *c, struct pt_buf **chain)
 		}
 	}
 	return PT_OK;
+}
+
+ssize_t
+pt_conn_readv(struct pt_conn *c, struct iovec *iov, int cnt)
+{
+	ssize_t n, total = 0;
+	int i;
+
+	if (c->ssl != NULL) {
+		/* fill the buffers in order; stop at the first short read */
+		for (i = 0; i < cnt; i++) {
+			n = pt_tls_recv(c, iov[i].iov_base, iov[i].iov_len);
+			if (n <= 0)
+				return total > 0 ? total : n;
+			total += n;
+			if ((size_t)n < iov[i].iov_len)
+				break;
+		}
+		return total;
+	}
+	for (;;) {
+		n = readv(c->io.fd, iov, cnt);
+		if (n >= 0) {
+			if (n == 0)
+				c->eof = 1;
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->readable = 0;
+			return PT_AGAIN;
+		}
+		c->error = 1;
+		return PT_ERROR;
+	}
 }
 
 void

@@ -45,6 +45,8 @@ struct pt_conn {
 	unsigned		 local_set:1;	/* <local> filled */
 	unsigned		 idle:1;	/* keep-alive idle, may be closed on shutdown */
 	unsigned		 upstream:1;	/* connection to an upstream */
+	unsigned		 tls_done:1;	/* TLS handshake finished on <ssl> */
+	void			*ssl;		/* OpenSSL SSL *, NULL = plain TCP (tls_io.c) */
 	struct pt_conn		*idle_next;	/* worker's idle list (drain on shutdown) */
 	struct pt_conn		*idle_prev;
 };
@@ -80,6 +82,24 @@ ssize_t		 pt_conn_recv(struct pt_conn *c, struct pt_buf *b);
  * PT_AGAIN (writable cleared) or PT_ERROR.
  */
 int		 pt_conn_send_chain(struct pt_conn *c, struct pt_buf **chain);
+/*
+ * readv() into <iov>: bytes read (> 0), 0 on EOF, PT_AGAIN (readable
+ * cleared) or PT_ERROR (errno set). TLS connections read record by record.
+ */
+ssize_t		 pt_conn_readv(struct pt_conn *c, struct iovec *iov, int cnt);
+
+/*
+ * TLS I/O layer (worker/tls_io.c), used by the functions above when
+ * c->ssl is set; the TLS module creates the SSL objects. Same return
+ * conventions as pt_conn_recv / pt_conn_send_chain.
+ */
+ssize_t		 pt_tls_recv(struct pt_conn *c, char *buf, size_t len);
+int		 pt_tls_send_chain(struct pt_conn *c, struct pt_buf **chain);
+/* one step of the handshake: PT_OK (done), PT_AGAIN or PT_ERROR (logged at info) */
+int		 pt_tls_handshake(struct pt_conn *c);
+/* send close_notify when the session is in a clean state, free the SSL */
+void		 pt_tls_close(struct pt_conn *c, enum pt_close_reason why);
+
 /* fill c->local (getsockname) once */
 void		 pt_conn_local_addr(struct pt_conn *c);
 /* mark <c> idle (keep-alive) / busy for graceful shutdown */

@@ -31,6 +31,8 @@ struct pt_core_conf {
 	int		 error_log_level;	/* enum pt_log_level */
 };
 
+struct pt_conn;
+
 /* a socket address with its printable form */
 struct pt_sockaddr {
 	struct sockaddr_storage	 sa;		/* address */
@@ -52,6 +54,8 @@ struct pt_listener {
 	int			*fds;		/* [nfds] sockets, -1 = not open */
 	int			 nfds;		/* == number of worker slots */
 	void			*servers;	/* protocol data: servers on this address */
+	/* set by the TLS module on ssl listeners: handshake, then HTTP */
+	void			(*init_conn)(struct pt_conn *c);
 };
 
 struct pt_zone;

@@ -27,6 +27,7 @@ struct pt_http_listen {
 	int			 rcvbuf, sndbuf;
 	int			 ipv6only;	/* -1 unset */
 	unsigned		 deferred:1;
+	unsigned		 ssl:1;		/* listen ... ssl */
 };
 
 /* a location block (level LOC of the http core module) */

@@ -12,6 +12,7 @@ portico_SOURCES += \
 	worker/privdrop.c \
 	worker/event.c \
 	worker/conn.c \
+	worker/tls_io.c \
 	worker/worker.c \
 	worker/http_parse.c \
 	worker/http.c \

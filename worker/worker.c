@@ -79,7 +79,10 @@ worker_accept(struct pt_io *io, uint32_t events)
 			continue;
 		}
 		c->listener = wl->ls;
-		pt_http_init_conn(c);
+		if (wl->ls->init_conn != NULL)
+			wl->ls->init_conn(c);
+		else
+			pt_http_init_conn(c);
 	}
 }
 

@@ -207,7 +207,9 @@ http_core_listen(struct pt_conf_ctx *cf, const struct pt_directive *d, void *con
 			ls->deferred = 1;
 		else if (strcmp(a, "reuseport") == 0)
 			continue;	/* always on: one socket per worker */
-		else if (strcmp(a, "ssl") == 0 || strcmp(a, "http2") == 0 || strcmp(a, "quic") == 0)
+		else if (strcmp(a, "ssl") == 0)
+			ls->ssl = 1;
+		else if (strcmp(a, "http2") == 0 || strcmp(a, "quic") == 0)
 			return pt_psprintf(cf->pool, "the \"%s\" parameter of the \"%s\" directive is "
 			    "not supported yet", a, d->name);
 		else
@@ -534,6 +536,8 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 				pl->servers = as;
 			}
 			as = pl->servers;
+			if (hl->ssl)
+				pl->ssl = 1;
 			if (hl->default_server) {
 				if (as->explicit_default && as->default_server != s)
 					return http_core_error_at(cf, s->file, s->line,

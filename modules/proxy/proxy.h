@@ -19,6 +19,7 @@ struct proxy_loc {
 	struct pt_upstream	*upstream;	/* proxy_pass target, NULL = none here */
 	struct pt_str		 uri;		/* URI part of proxy_pass */
 	unsigned		 has_uri:1;	/* proxy_pass had a URI part ("/" counts) */
+	unsigned		 ssl:1;		/* proxy_pass https:// (modules/tls) */
 	struct pt_str		 host;		/* $proxy_host: host[:port] of the URL */
 	struct pt_str		 loc_name;	/* location prefix replaced by <uri> */
 	struct pt_array		*headers;	/* struct proxy_header; a level that sets

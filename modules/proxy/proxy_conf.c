@@ -13,24 +13,45 @@ proxy_pass(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 	struct proxy_loc *pl = conf;
 	struct pt_http_loc *loc = cf->loc_conf[pt_mod_http_core.index];
 	const char *url = cf->node->args[0], *hostp, *slash;
-	char *name;
+	char *name, *group;
+	int tls = strncmp(url, "https://", 8) == 0;
 
 	if (cf->ctx != PT_CTX_LOCATION && cf->ctx != PT_CTX_IF)
 		return pt_psprintf(cf->pool, "\"%s\" directive is allowed in locations only", d->name);
-	if (strncmp(url, "https://", 8) == 0)
-		return pt_psprintf(cf->pool, "\"%s\": https upstreams come with the TLS work", d->name);
-	if (strncmp(url, "http://", 7) != 0)
+	if (!tls && strncmp(url, "http://", 7) != 0)
 		return pt_psprintf(cf->pool, "invalid URL prefix in \"%s\": \"%s\"", d->name, url);
 	if (strchr(url, '$') != NULL)
 		return pt_psprintf(cf->pool, "\"%s\" with variables comes with the routing work",
 		    d->name);
-	hostp = url + 7;
+	hostp = url + (tls ? 8 : 7);
 	slash = strchr(hostp, '/');
 	name = slash ? pt_pstrndup(cf->pool, hostp, (size_t)(slash - hostp)) :
 	    pt_pstrdup(cf->pool, hostp);
 	if (name[0] == '\0')
 		return pt_psprintf(cf->pool, "no host in \"%s\" of the \"%s\" directive", url, d->name);
-	pl->upstream = pt_upstream_get(cf, name, 1);
+	group = name;
+	if (tls) {
+		/*
+		 * https://host without a port: port 443, unless an upstream
+		 * block of that name is already defined (define upstream
+		 * blocks before the proxy_pass that names them).
+		 */
+		struct pt_upstream_main *um = cf->http_conf[pt_mod_upstream.index];
+		const char *rb = strrchr(name, ']');
+		int defined = 0;
+		size_t i;
+
+		for (i = 0; um != NULL && i < um->upstreams.nelts; i++) {
+			struct pt_upstream *o = ((struct pt_upstream **)um->upstreams.elts)[i];
+
+			if (o->defined && strcmp(o->name, name) == 0)
+				defined = 1;
+		}
+		if (!defined && strchr(rb ? rb : name, ':') == NULL)
+			group = pt_psprintf(cf->pool, "%s:443", name);
+		pl->ssl = 1;
+	}
+	pl->upstream = pt_upstream_get(cf, group, 1);
 	if (pl->upstream == NULL)
 		return pt_psprintf(cf->pool, "invalid upstream \"%s\"", name);
 	pl->host.data = name;

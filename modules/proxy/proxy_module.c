@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proxy.h"
+#include "../tls/tls.h"
 
 #define PROXY_HEADROOM	18	/* room for chunk framing in front of data */
 #define PROXY_TAILROOM	2
@@ -572,8 +573,24 @@ proxy_upstream_write(struct pt_conn *uc)
 			proxy_fail(px, 502, "connect() failed", err);
 			return;
 		}
-		if (!uc->writable)
+		if (!uc->writable && uc->ssl == NULL)
 			return;
+		if (px->conf->ssl) {
+			/* https upstream: the handshake is part of connecting */
+			int rc;
+
+			if (uc->ssl == NULL && pt_tls_upstream_start(uc, px->r, px->conf->host) != PT_OK) {
+				proxy_fail(px, 502, "SSL_new() failed", 0);
+				return;
+			}
+			rc = pt_tls_handshake(uc);
+			if (rc == PT_AGAIN)
+				return;
+			if (rc != PT_OK || pt_tls_upstream_verify(uc, px->r) != PT_OK) {
+				proxy_fail(px, 502, "SSL handshake failed", 0);
+				return;
+			}
+		}
 		px->connecting = 0;
 		px->connect_ms = pt_current_msec - px->start;
 	}
@@ -860,12 +877,9 @@ proxy_relay(struct proxy_ctx *px)
 			pt_timer_set(&uc->timer, px->conf->read_timeout);
 			return;
 		}
-		n = readv(uc->io.fd, iov, cnt);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-			if (errno != EINTR)
-				uc->readable = 0;
+		n = pt_conn_readv(uc, iov, cnt);
+		if (n == PT_AGAIN)
 			continue;
-		}
 		if (n <= 0) {
 			if (n == 0 && px->resp_left < 0 && !px->resp_chunked) {
 				/* a close-delimited body ends here */
