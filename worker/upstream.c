@@ -9,38 +9,127 @@
 
 #include "portico.h"
 
-/*---- smooth weighted round robin ----*/
+/*---- peer state ----*/
 
-/* is bit <i> set in the <tried> bitmap (NULL: no bit set) */
-static inline int
-upstream_tried(const uint64_t *tried, int i)
+#define UP_LOAD(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define UP_STORE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define UP_ADD(x, v)	__atomic_add_fetch(&(x), (v), __ATOMIC_RELAXED)
+
+/* see upstream.h */
+int
+pt_upstream_peer_usable(const struct pt_upstream *u, const struct pt_upstream_peer *p)
 {
-	return tried != NULL && (tried[i / 64] & ((uint64_t)1 << (i % 64))) != 0;
+	struct pt_upstream_state *st = p->st;
+
+	if (p->down || UP_LOAD(st->hc_down))
+		return 0;
+	if (p->max_conns > 0 && UP_LOAD(st->conns) >= (uint32_t)p->max_conns)
+		return 0;
+	if (p->max_fails > 0 && u->npeers > 1 && UP_LOAD(st->fails) >= (uint32_t)p->max_fails
+	    && pt_current_msec < UP_LOAD(st->unavail_until))
+		return 0;
+	return 1;
 }
 
+/* see upstream.h */
+long
+pt_upstream_peer_weight(const struct pt_upstream_peer *p)
+{
+	pt_msec_t since, rec;
+	long w;
+
+	if (p->slow_start == 0)
+		return p->weight;
+	rec = UP_LOAD(p->st->recovered);
+	if (rec == 0 || pt_current_msec >= rec + p->slow_start)
+		return p->weight;
+	since = pt_current_msec > rec ? pt_current_msec - rec : 0;
+	w = (long)((uint64_t)p->weight * since / p->slow_start);
+	return w > 0 ? w : 1;
+}
+
+/* see upstream.h */
+void
+pt_upstream_peer_report(struct pt_upstream *u, struct pt_upstream_peer *p, int failed)
+{
+	struct pt_upstream_state *st = p->st;
+	struct pt_shm *shm = u->zone != NULL ? u->zone->shm : NULL;
+	int out = 0, back = 0;
+
+	if (!failed && UP_LOAD(st->fails) == 0)
+		return;				/* the common case takes no lock */
+	if (shm != NULL)
+		pt_shm_lock(shm);
+	if (failed) {
+		st->failures++;
+		if (st->fails == 0 || pt_current_msec >= st->fail_start + p->fail_timeout) {
+			/* a new window; an outage that ran out starts over */
+			st->fails = 0;
+			st->fail_start = pt_current_msec;
+		}
+		st->fails++;
+		if (p->max_fails > 0 && st->fails >= (uint32_t)p->max_fails) {
+			out = st->unavail_until <= pt_current_msec;
+			st->unavail_until = pt_current_msec + p->fail_timeout;
+			if (out)
+				st->ejections++;
+		}
+	} else if (st->fails > 0 && (pt_current_msec >= st->unavail_until
+	    || p->max_fails == 0 || st->fails < (uint32_t)p->max_fails)
+	    && pt_current_msec >= st->fail_start + p->fail_timeout) {
+		/* a success after the window: the failures are forgiven */
+		back = p->max_fails > 0 && st->fails >= (uint32_t)p->max_fails;
+		st->fails = 0;
+		st->unavail_until = 0;
+		if (back)
+			st->recovered = pt_current_msec;
+	}
+	if (shm != NULL)
+		pt_shm_unlock(shm);
+	if (out && u->npeers > 1)
+		pt_log(PT_LOG_WARN, 0, "upstream server \"%s\" of \"%s\" temporarily disabled "
+		    "for %llums after %ld failures", p->addr.text, u->name,
+		    (unsigned long long)p->fail_timeout, p->max_fails);
+	if (back)
+		pt_log(PT_LOG_NOTICE, 0, "upstream server \"%s\" of \"%s\" is back",
+		    p->addr.text, u->name);
+}
+
+/* see upstream.h: EWMA with a 1/8 weight per response */
+void
+pt_upstream_peer_latency(struct pt_upstream_peer *p, pt_msec_t ms)
+{
+	uint32_t us = ms > 4000000 ? 4000000000u : (uint32_t)ms * 1000u + 1;
+	uint32_t old = UP_LOAD(p->st->ewma_us);
+
+	UP_STORE(p->st->ewma_us, old == 0 ? us : old - old / 8 + us / 8);
+}
+
+/*---- smooth weighted round robin ----*/
+
 /*
- * Every eligible peer gains its effective weight; the one with the highest
- * current weight is chosen and loses the sum of the gains. Over a round of
+ * Every eligible peer gains its weight; the one with the highest current
+ * weight is chosen and loses the sum of the gains. Over a round of
  * sum(weights) picks each peer is chosen <weight> times, interleaved.
- * Peers that are down or already tried for this request take no part.
+ * Peers that are unusable or already tried for this request take no part.
  */
 static struct pt_upstream_peer *
-upstream_wrr_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tried)
+upstream_wrr_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tried,
+    int backup)
 {
 	struct pt_upstream_peer *p, *best = NULL;
-	long total = 0;
+	long total = 0, w;
 	int i;
 
 	(void)r;
 	for (i = 0; i < u->npeers; i++) {
 		p = &u->peers[i];
-		if (p->down || upstream_tried(tried, i))
+		if ((int)p->backup != backup || pt_upstream_tried(tried, i)
+		    || !pt_upstream_peer_usable(u, p))
 			continue;
-		p->current_weight += p->effective_weight;
-		total += p->effective_weight;
-		/* a weight lowered after failures comes back one step per pick */
-		if (p->effective_weight < p->weight)
-			p->effective_weight++;
+		w = pt_upstream_peer_weight(p);
+		p->current_weight += w;
+		total += w;
 		if (best == NULL || p->current_weight > best->current_weight)
 			best = p;
 	}
@@ -49,27 +138,19 @@ upstream_wrr_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tr
 	return best;
 }
 
-/* count consecutive failures; passive health checks will use them */
-static void
-upstream_wrr_put(struct pt_upstream *u, struct pt_upstream_peer *peer, int failed)
-{
-	(void)u;
-	if (failed)
-		peer->fails++;
-	else
-		peer->fails = 0;
-}
-
 const struct pt_upstream_balancer pt_upstream_balancer_wrr = {
 	"round_robin",
 	upstream_wrr_get,
-	upstream_wrr_put,
+	NULL,
+	NULL,
 };
 
 /*
  * Pick a peer of <u> for <r> with the group's balancer, skipping the peers
- * whose bit is set in <tried> (may be NULL). Counts the connection in
- * peer->conns; pt_upstream_peer_put() must follow. NULL: none available.
+ * whose bit is set in <tried> (may be NULL); the backups are used only
+ * when no primary can take the request, and always in round robin. Counts
+ * the request in the peer's state; pt_upstream_peer_put() must follow.
+ * NULL: none available.
  */
 struct pt_upstream_peer *
 pt_upstream_peer_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tried)
@@ -78,21 +159,30 @@ pt_upstream_peer_get(struct pt_upstream *u, struct pt_request *r, const uint64_t
 
 	if (u->npeers == 0)
 		return NULL;
-	p = u->balancer->get(u, r, tried);
-	if (p != NULL)
-		p->conns++;
+	p = u->balancer->get(u, r, tried, 0);
+	if (p == NULL && u->nbackup > 0)
+		p = upstream_wrr_get(u, r, tried, 1);
+	if (p != NULL) {
+		UP_ADD(p->st->conns, 1);
+		UP_ADD(p->st->requests, 1);
+	}
 	return p;
 }
 
 /*
  * The request is done with <p> (from pt_upstream_peer_get); <failed> when
- * the peer failed it (connect error, timeout, invalid response).
+ * the try counts as a failure of the peer (passive health check).
  */
 void
 pt_upstream_peer_put(struct pt_upstream *u, struct pt_upstream_peer *p, int failed)
 {
-	if (p->conns > 0)
-		p->conns--;
+	uint32_t c = UP_LOAD(p->st->conns);
+
+	/* a record shared with an older generation never goes below zero */
+	while (c > 0 && !__atomic_compare_exchange_n(&p->st->conns, &c, c - 1, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	pt_upstream_peer_report(u, p, failed);
 	if (u->balancer->put != NULL)
 		u->balancer->put(u, p, failed);
 }

@@ -14,6 +14,36 @@
 extern struct pt_module pt_mod_upstream;
 
 struct pt_request;
+struct pt_cv;
+struct pt_zone;
+struct pt_upstream_hc;
+
+/*
+ * Run-time state of one peer. With `zone` in the upstream block it lives
+ * in that shared-memory zone and all workers (and the health checker)
+ * update the same record; without, each worker has its own copy. Counters
+ * are updated with atomic builtins; transitions of the passive-check
+ * window happen under the zone lock when there is one.
+ */
+struct pt_upstream_state {
+	uint32_t		 conns;		/* requests in flight to the peer */
+	uint32_t		 fails;		/* failures in the current window */
+	pt_msec_t		 fail_start;	/* first failure of the window */
+	pt_msec_t		 unavail_until;	/* passive: out until then (max_fails) */
+	pt_msec_t		 recovered;	/* came back at (slow_start), 0 = never out */
+	uint64_t		 requests;	/* requests sent (tries) */
+	uint64_t		 failures;	/* failed tries */
+	uint64_t		 ejections;	/* times marked unavailable */
+	/* active health checks */
+	uint32_t		 hc_down;	/* 1: failed its checks */
+	uint32_t		 hc_fails;	/* consecutive failed checks */
+	uint32_t		 hc_passes;	/* consecutive passed checks */
+	int32_t			 hc_status;	/* last check: HTTP status, -1 error, 0 none */
+	pt_msec_t		 hc_checked;	/* time of the last check */
+	uint32_t		 ewma_us;	/* latency EWMA (least_time), microseconds */
+	uint32_t		 gen;		/* zone record: bumped when reused */
+	char			 key[72];	/* zone record: "group/addr" it belongs to */
+};
 
 /* one address of a `server` line (a name may resolve to several) */
 struct pt_upstream_peer {
@@ -21,21 +51,30 @@ struct pt_upstream_peer {
 	const char		*name;		/* "host:port" as written, for $upstream_addr */
 	long			 weight;	/* weight= (1) */
 	long			 current_weight;/* smooth WRR state (per worker) */
-	long			 effective_weight;
-	unsigned		 conns;		/* active connections from this worker */
-	unsigned		 fails;		/* recent failures (passive checks, later) */
+	long			 max_fails;	/* max_fails= (1), 0 = never out */
+	pt_msec_t		 fail_timeout;	/* fail_timeout= (10s) */
+	long			 max_conns;	/* max_conns= (0 = no limit) */
+	pt_msec_t		 slow_start;	/* slow_start= (0 = off) */
+	struct pt_upstream_state *st;		/* run-time state (zone or per worker) */
 	unsigned		 down:1;	/* `down` parameter */
+	unsigned		 backup:1;	/* `backup` parameter */
 };
 
 struct pt_upstream;
 /* a balancing algorithm; all callbacks run in the worker */
 struct pt_upstream_balancer {
 	const char	*name;
-	/* pick a peer for <r>, skipping peers whose bit is set in <tried>; NULL = none */
+	/*
+	 * Pick a usable peer among the primaries (<backup> 0) or the backups
+	 * (<backup> 1) for <r>, skipping peers whose bit is set in <tried>;
+	 * NULL = none. pt_upstream_peer_usable() says which peers qualify.
+	 */
 	struct pt_upstream_peer *(*get)(struct pt_upstream *u, struct pt_request *r,
-		    const uint64_t *tried);
-	/* the request is done with <peer>; <failed> when it failed */
+		    const uint64_t *tried, int backup);
+	/* the request is done with <peer>; <failed> when it failed (may be NULL) */
 	void	(*put)(struct pt_upstream *u, struct pt_upstream_peer *peer, int failed);
+	/* config time: prepare <u>->balancer_data once all servers are known */
+	const char *(*init)(struct pt_conf_ctx *cf, struct pt_upstream *u);
 };
 
 struct pt_upstream {
@@ -44,10 +83,18 @@ struct pt_upstream {
 	int			 line;
 	unsigned		 implicit:1;	/* from proxy_pass, not an upstream block */
 	unsigned		 defined:1;	/* an upstream block with this name exists */
-	struct pt_upstream_peer	*peers;		/* [npeers] */
+	struct pt_upstream_peer	*peers;		/* [npeers], primaries and backups */
 	int			 npeers;
+	int			 nbackup;	/* how many of them are `backup` */
 	const struct pt_upstream_balancer *balancer;
 	void			*balancer_data;
+	struct pt_cv		*hash_key;	/* hash KEY */
+	unsigned		 hash_consistent:1; /* hash KEY consistent */
+	unsigned		 random_two:1;	/* random two */
+	unsigned		 least_time_last:1; /* least_time last_byte */
+	struct pt_zone		*zone;		/* `zone`: shared peer state, or NULL */
+	struct pt_upstream_state *local_st;	/* [npeers] state without a zone */
+	struct pt_upstream_hc	*hc;		/* health_check, or NULL */
 
 	/* keep-alive cache of idle upstream connections (per worker) */
 	long			 keepalive;	/* max idle connections, 0 = off */
@@ -92,6 +139,7 @@ void			 pt_upstream_idle_close_all(struct pt_cycle *cycle);
  */
 struct pt_upstream_main {
 	struct pt_array		 upstreams;	/* struct pt_upstream *, in order of creation */
+	struct pt_array		 matches;	/* match blocks (health checks) */
 };
 
 /* most peers in one group: <tried> bitmaps have PT_UPSTREAM_MAX_PEERS bits */
@@ -100,6 +148,35 @@ struct pt_upstream_main {
 
 /* smooth weighted round robin, the default balancer of every group */
 extern const struct pt_upstream_balancer pt_upstream_balancer_wrr;
+/* the other methods (modules/upstream/balance.c) */
+extern const struct pt_upstream_balancer pt_upstream_balancer_least_conn;
+extern const struct pt_upstream_balancer pt_upstream_balancer_ip_hash;
+extern const struct pt_upstream_balancer pt_upstream_balancer_hash;
+extern const struct pt_upstream_balancer pt_upstream_balancer_random;
+extern const struct pt_upstream_balancer pt_upstream_balancer_least_time;
+
+/*
+ * May <p> of <u> take a request now: not `down`, not failed by health
+ * checks, under max_conns, and not out after max_fails failures (a group
+ * of one server ignores max_fails, as nginx does). Worker.
+ */
+int	pt_upstream_peer_usable(const struct pt_upstream *u, const struct pt_upstream_peer *p);
+/* the weight of <p> now: weight=, ramped up during slow_start after recovery */
+long	pt_upstream_peer_weight(const struct pt_upstream_peer *p);
+/* is bit <i> set in <tried> (NULL: none) */
+static inline int
+pt_upstream_tried(const uint64_t *tried, int i)
+{
+	return tried != NULL && (tried[i / 64] & ((uint64_t)1 << (i % 64))) != 0;
+}
+/*
+ * Report the outcome of a check or a try on <p> to the passive-check
+ * state: <failed> counts a failure in the fail_timeout window, else a
+ * success ends an outage. Worker; takes the zone lock when there is one.
+ */
+void	pt_upstream_peer_report(struct pt_upstream *u, struct pt_upstream_peer *p, int failed);
+/* a response took <ms> from <p> (least_time): update its latency EWMA */
+void	pt_upstream_peer_latency(struct pt_upstream_peer *p, pt_msec_t ms);
 
 /*
  * Requests per upstream connection (keepalive_requests). The count lives

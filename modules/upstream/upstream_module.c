@@ -1,14 +1,16 @@
 /*
  * upstream_module.c: the `upstream NAME { ... }` block and its server,
- * keepalive, keepalive_requests and keepalive_timeout directives, and the
- * groups that proxy_pass creates implicitly for "http://host:port". The
- * groups live in the module's http-level conf (struct pt_upstream_main);
- * the run-time side is worker/upstream.c.
+ * zone, keepalive, keepalive_requests and keepalive_timeout directives,
+ * the balancing method directives (setters in balance.c), health_check
+ * and match (health.c), upstream_status (status.c), and the groups that
+ * proxy_pass creates implicitly for "http://host:port". The groups live
+ * in the module's http-level conf (struct pt_upstream_main); the run-time
+ * side is worker/upstream.c.
  */
 #include <limits.h>
 #include <strings.h>
 
-#include "portico.h"
+#include "upstream_priv.h"
 
 static const char *upstream_block(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *upstream_server(struct pt_conf_ctx *, const struct pt_directive *, void *);
@@ -17,7 +19,10 @@ static const char *upstream_keepalive_requests(struct pt_conf_ctx *, const struc
     void *);
 static const char *upstream_keepalive_timeout(struct pt_conf_ctx *, const struct pt_directive *,
     void *);
+static const char *upstream_zone(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static void upstream_conf_create(struct pt_conf_ctx *, enum pt_conf_level, void *);
+static int upstream_init_worker(struct pt_cycle *);
+static void upstream_exit_worker(struct pt_cycle *);
 static const char *upstream_conf_merge(struct pt_conf_ctx *, enum pt_conf_level, void *, void *);
 
 /* addresses one server name may resolve to */
@@ -29,7 +34,35 @@ static const struct pt_directive upstream_directives[] = {
 	  "a named group of servers for proxy_pass http://NAME" },
 	{ "server", PT_CTX_UPSTREAM, PT_D_MULTI, 0, 1, PT_D_ARGS_ANY, PT_LEVEL_NONE, PT_NO_OFFSET,
 	  upstream_server, NULL, NULL,
-	  "a server of the group: ADDRESS[:PORT] [weight=N] [down]" },
+	  "a server of the group: ADDRESS[:PORT] [weight=N] [max_fails=N] [fail_timeout=T] "
+	  "[max_conns=N] [slow_start=T] [backup] [down]" },
+	{ "zone", PT_CTX_UPSTREAM, 0, 0, 1, 2, PT_LEVEL_NONE, PT_NO_OFFSET, upstream_zone, NULL,
+	  NULL, "shared-memory zone NAME [SIZE] holding the state of the group's servers" },
+	{ "least_conn", PT_CTX_UPSTREAM, 0, 0, 0, 0, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_method, NULL, NULL,
+	  "send each request to the server with the fewest active requests per weight" },
+	{ "ip_hash", PT_CTX_UPSTREAM, 0, 0, 0, 0, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_method, NULL, NULL, "choose the server from the client address" },
+	{ "hash", PT_CTX_UPSTREAM, 0, 0, 1, 2, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_method, NULL, NULL,
+	  "choose the server from a KEY with variables [consistent]" },
+	{ "random", PT_CTX_UPSTREAM, 0, 0, 0, 2, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_method, NULL, NULL,
+	  "choose a server at random by weight [two [least_conn]]" },
+	{ "least_time", PT_CTX_UPSTREAM, 0, 0, 1, 1, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_method, NULL, NULL,
+	  "send each request to the server with the lowest latency EWMA times load "
+	  "(header|last_byte)" },
+	{ "health_check", PT_CTX_UPSTREAM, 0, 0, 0, PT_D_ARGS_ANY, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_health_check, NULL, NULL,
+	  "probe the servers actively [interval=T] [fails=N] [passes=N] [uri=URI] [port=N] "
+	  "[match=NAME] [timeout=T]" },
+	{ "match", PT_CTX_HTTP, PT_D_BLOCK | PT_D_RAW_BLOCK | PT_D_MULTI, 0, 1, 1, PT_LEVEL_NONE,
+	  PT_NO_OFFSET, pt_upstream_set_match, NULL, NULL,
+	  "named tests of a health check response: status, header, body" },
+	{ "upstream_status", PT_CTX_LOCATION, 0, 0, 0, 0, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_status, NULL, NULL,
+	  "answer with the state of every upstream server as JSON" },
 	{ "keepalive", PT_CTX_UPSTREAM, 0, 0, 1, 1, PT_LEVEL_NONE, PT_NO_OFFSET,
 	  upstream_keepalive, NULL, NULL,
 	  "idle connections to the group kept open per worker (none by default)" },
@@ -48,15 +81,22 @@ struct pt_module pt_mod_upstream = {
 	.conf_size = { [PT_LEVEL_HTTP] = sizeof(struct pt_upstream_main) },
 	.conf_create = upstream_conf_create,
 	.conf_merge = upstream_conf_merge,
+	.init_worker = upstream_init_worker,
+	.exit_worker = upstream_exit_worker,
 };
+
+struct pt_upstream_main *pt_upstream_building;
 
 static void
 upstream_conf_create(struct pt_conf_ctx *cf, enum pt_conf_level level, void *conf)
 {
 	struct pt_upstream_main *um = conf;
 
-	if (level == PT_LEVEL_HTTP)
+	if (level == PT_LEVEL_HTTP) {
 		pt_array_init(&um->upstreams, cf->pool, 4, sizeof(struct pt_upstream *));
+		pt_array_init(&um->matches, cf->pool, 2, sizeof(struct upstream_match *));
+		pt_upstream_building = um;
+	}
 }
 
 /*
@@ -94,11 +134,12 @@ pt_upstream_get(struct pt_conf_ctx *cf, const char *name, int implicit)
 
 /*
  * Add <naddrs> peers for one server line (or an implicit group) to <u>,
- * all with <name>, <weight> and <down>. Returns NULL or an error text.
+ * all with <name> and the parameters of <tpl>. Returns NULL or an error
+ * text.
  */
 static const char *
 upstream_add_peers(struct pt_conf_ctx *cf, struct pt_upstream *u, const char *name,
-    const struct pt_sockaddr *addrs, int naddrs, long weight, int down)
+    const struct pt_sockaddr *addrs, int naddrs, const struct pt_upstream_peer *tpl)
 {
 	struct pt_upstream_peer *peers, *p;
 	int i;
@@ -112,12 +153,12 @@ upstream_add_peers(struct pt_conf_ctx *cf, struct pt_upstream *u, const char *na
 	name = pt_pstrdup(cf->pool, name);
 	for (i = 0; i < naddrs; i++) {
 		p = &peers[u->npeers + i];
+		*p = *tpl;
 		p->addr = addrs[i];
 		p->name = name;
-		p->weight = weight;
-		p->effective_weight = weight;
 		p->current_weight = 0;
-		p->down = down ? 1 : 0;
+		if (p->backup)
+			u->nbackup++;
 	}
 	u->peers = peers;
 	u->npeers += naddrs;
@@ -152,6 +193,11 @@ upstream_block(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 	if (u->npeers == 0)
 		return pt_psprintf(cf->pool, "no \"server\" in \"%s\" block \"%s\"", d->name,
 		    n->args[0]);
+	if (u->nbackup == u->npeers)
+		return pt_psprintf(cf->pool, "every server of upstream \"%s\" is a backup",
+		    u->name);
+	if (u->balancer->init != NULL)
+		return u->balancer->init(cf, u);
 	return NULL;
 }
 
@@ -164,43 +210,76 @@ upstream_param_len(const char *a)
 	return eq != NULL ? (int)(eq - a) : (int)strlen(a);
 }
 
-/* server ADDRESS [weight=N] [down] */
+/* parse "<a>" as "<name>=TIME" into <out>; 1 if <a> has that name */
+static int
+upstream_param(const char *a, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(a, name, n) == 0 && a[n] == '=';
+}
+
+/*
+ * server ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N]
+ * [slow_start=T] [backup] [down]
+ */
 static const char *
 upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 {
-	static const char *const later[] = {
-		"max_fails", "fail_timeout", "backup", "max_conns", "slow_start", NULL
-	};
 	const struct pt_conf_node *n = cf->node;
 	struct pt_upstream *u = cf->block_data;
 	struct pt_sockaddr addrs[UPSTREAM_MAX_ADDRS];
-	const char *addr = n->args[0], *err = NULL;
-	long weight = 1;
-	int down = 0, naddrs, i, k, len;
+	struct pt_upstream_peer tpl;
+	const char *addr = n->args[0], *err = NULL, *v;
+	int naddrs, i, len;
 
 	(void)conf;
 	PT_ASSERT(u != NULL);
+	memset(&tpl, 0, sizeof(tpl));
+	tpl.weight = 1;
+	tpl.max_fails = 1;
+	tpl.fail_timeout = 10000;
 	for (i = 1; i < n->nargs; i++) {
 		const char *a = n->args[i];
 
 		len = upstream_param_len(a);
-		if (strncmp(a, "weight=", 7) == 0) {
-			if (pt_parse_int(a + 7, 1, 1000, &weight) != PT_OK)
+		v = a + len + 1;
+		if (upstream_param(a, "weight")) {
+			if (pt_parse_int(v, 1, 1000, &tpl.weight) != PT_OK)
 				return pt_psprintf(cf->pool, "invalid weight \"%s\" in \"%s\" directive "
-				    "(1 to 1000)", a + 7, d->name);
-			continue;
+				    "(1 to 1000)", v, d->name);
+		} else if (upstream_param(a, "max_fails")) {
+			if (pt_parse_int(v, 0, 1000000, &tpl.max_fails) != PT_OK)
+				return pt_psprintf(cf->pool, "invalid max_fails \"%s\" in \"%s\" "
+				    "directive", v, d->name);
+		} else if (upstream_param(a, "max_conns")) {
+			if (pt_parse_int(v, 0, 1000000, &tpl.max_conns) != PT_OK)
+				return pt_psprintf(cf->pool, "invalid max_conns \"%s\" in \"%s\" "
+				    "directive", v, d->name);
+		} else if (upstream_param(a, "fail_timeout")) {
+			if (pt_parse_msec(v, &tpl.fail_timeout) != PT_OK)
+				return pt_psprintf(cf->pool, "invalid fail_timeout \"%s\" in \"%s\" "
+				    "directive", v, d->name);
+		} else if (upstream_param(a, "slow_start")) {
+			if (pt_parse_msec(v, &tpl.slow_start) != PT_OK)
+				return pt_psprintf(cf->pool, "invalid slow_start \"%s\" in \"%s\" "
+				    "directive", v, d->name);
+		} else if (strcmp(a, "down") == 0) {
+			tpl.down = 1;
+		} else if (strcmp(a, "backup") == 0) {
+			tpl.backup = 1;
+		} else if (strcmp(a, "resolve") == 0 || upstream_param(a, "route")
+		    || upstream_param(a, "service")) {
+			return pt_psprintf(cf->pool, "\"%.*s\" parameter of the \"%s\" directive "
+			    "is not supported yet", len, a, d->name);
+		} else {
+			return pt_psprintf(cf->pool, "invalid parameter \"%s\" in \"%s\" directive",
+			    a, d->name);
 		}
-		if (strcmp(a, "down") == 0) {
-			down = 1;
-			continue;
-		}
-		for (k = 0; later[k] != NULL; k++)
-			if ((int)strlen(later[k]) == len && strncmp(a, later[k], (size_t)len) == 0)
-				return pt_psprintf(cf->pool, "\"%s\" parameter of the \"%s\" directive "
-				    "is not supported yet", later[k], d->name);
-		return pt_psprintf(cf->pool, "invalid parameter \"%s\" in \"%s\" directive", a,
-		    d->name);
 	}
+	if (tpl.backup && tpl.down)
+		return pt_psprintf(cf->pool, "a server cannot be both \"backup\" and \"down\" "
+		    "in \"%s\" directive", d->name);
 
 	if (strstr(addr, "://") != NULL)
 		return pt_psprintf(cf->pool, "invalid address \"%s\" in \"%s\" directive: write "
@@ -211,7 +290,115 @@ upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 	if (pt_sockaddr_parse(addr, 80, addrs, UPSTREAM_MAX_ADDRS, &naddrs, &err) != PT_OK)
 		return pt_psprintf(cf->pool, "host not found in \"%s\" of \"%s\" directive in "
 		    "upstream \"%s\": %s", addr, d->name, u->name, err);
-	return upstream_add_peers(cf, u, addr, addrs, naddrs, weight, down);
+	return upstream_add_peers(cf, u, addr, addrs, naddrs, &tpl);
+}
+
+/*---- zone: peer state shared by the workers ----*/
+
+#define UPSTREAM_ZONE_MAGIC	0x55505a31u
+
+/* at the start of a zone's data: every peer record ever made in it */
+struct upstream_zone_hdr {
+	unsigned		 magic;		/* UPSTREAM_ZONE_MAGIC */
+	uint32_t		 gen;		/* bumped by each init */
+	uint32_t		 nrec;		/* used entries of <recs> */
+	uint32_t		 cap;		/* size of <recs> */
+	struct pt_upstream_state **recs;	/* records, in the zone */
+};
+
+/*
+ * Master, after the zone is mapped (start and reload). Each peer of each
+ * group using <zone> gets a record keyed "group/address": the record of
+ * the previous generation when the zone was kept (so failures, counters
+ * and the health state survive a reload, and the old workers still
+ * draining update the same connection counts), else a fresh one. Records
+ * of servers that went away stay in the zone (an old worker may still
+ * use them) and are reused if the server comes back.
+ */
+static int
+upstream_zone_init(struct pt_zone *zone, void *old_data)
+{
+	struct pt_upstream_main *um = pt_upstream_building;
+	struct pt_shm *shm = zone->shm;
+	struct upstream_zone_hdr *h = old_data;
+	struct pt_upstream **ups;
+	struct pt_upstream_state *st, **nr;
+	char key[sizeof(st->key)];
+	size_t i;
+	uint32_t k;
+	int j, rc = PT_OK;
+
+	pt_shm_lock(shm);
+	if (h == NULL || h->magic != UPSTREAM_ZONE_MAGIC) {
+		h = pt_slab_calloc_locked(shm, sizeof(*h));
+		if (h == NULL)
+			goto nomem;
+		h->magic = UPSTREAM_ZONE_MAGIC;
+	}
+	h->gen++;
+	ups = um != NULL ? um->upstreams.elts : NULL;
+	for (i = 0; um != NULL && i < um->upstreams.nelts; i++) {
+		if (ups[i]->zone != zone)
+			continue;
+		for (j = 0; j < ups[i]->npeers; j++) {
+			struct pt_upstream_peer *p = &ups[i]->peers[j];
+
+			snprintf(key, sizeof(key), "%s/%s", ups[i]->name, p->addr.text);
+			st = NULL;
+			for (k = 0; k < h->nrec; k++)
+				if (h->recs[k]->gen != h->gen && strcmp(h->recs[k]->key, key) == 0) {
+					st = h->recs[k];
+					break;
+				}
+			if (st == NULL) {
+				if (h->nrec == h->cap) {
+					nr = pt_slab_alloc_locked(shm, (h->cap * 2 + 16) * sizeof(*nr));
+					if (nr == NULL)
+						goto nomem;
+					if (h->nrec > 0)
+						memcpy(nr, h->recs, h->nrec * sizeof(*nr));
+					pt_slab_free_locked(shm, h->recs);
+					h->recs = nr;
+					h->cap = h->cap * 2 + 16;
+				}
+				st = pt_slab_calloc_locked(shm, sizeof(*st));
+				if (st == NULL)
+					goto nomem;
+				memcpy(st->key, key, sizeof(key));
+				h->recs[h->nrec++] = st;
+			}
+			st->gen = h->gen;
+			p->st = st;
+		}
+	}
+	zone->data = h;
+	pt_shm_unlock(shm);
+	return rc;
+nomem:
+	pt_shm_unlock(shm);
+	pt_log(PT_LOG_EMERG, 0, "upstream zone \"%s\" is too small for its servers",
+	    zone->name);
+	return PT_ERROR;
+}
+
+/* zone NAME [SIZE] */
+static const char *
+upstream_zone(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
+{
+	struct pt_upstream *u = cf->block_data;
+	const char *err = NULL;
+	size_t size = 0;
+
+	(void)conf;
+	if (cf->node->nargs > 1 && (pt_parse_size(cf->node->args[1], &size) != PT_OK
+	    || size < PT_SHM_MIN_SIZE))
+		return pt_psprintf(cf->pool, "invalid zone size \"%s\" in \"%s\" directive "
+		    "(%d at least)", cf->node->args[1], d->name, PT_SHM_MIN_SIZE);
+	u->zone = pt_zone_add(cf, cf->node->args[0], size, &pt_mod_upstream, upstream_zone_init,
+	    &err);
+	if (u->zone == NULL)
+		return err;
+	return NULL;
 }
 
 static const char *
@@ -278,11 +465,43 @@ upstream_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *pare
 		if (strncmp(u->name, "unix:", 5) == 0)
 			err = "unix sockets are not supported yet";
 		else if (pt_sockaddr_parse(u->name, 80, addrs, UPSTREAM_MAX_ADDRS, &naddrs,
-		    &err) == PT_OK)
-			err = upstream_add_peers(cf, u, u->name, addrs, naddrs, 1, 0);
+		    &err) == PT_OK) {
+			struct pt_upstream_peer tpl;
+
+			memset(&tpl, 0, sizeof(tpl));
+			tpl.weight = 1;
+			tpl.max_fails = 1;
+			tpl.fail_timeout = 10000;
+			err = upstream_add_peers(cf, u, u->name, addrs, naddrs, &tpl);
+		}
 		if (err != NULL)
 			return pt_psprintf(cf->pool, "host not found in upstream \"%s\" in %s:%d (%s)",
 			    u->name, u->file != NULL ? u->file : "?", u->line, err);
 	}
-	return NULL;
+	/* per-worker state; a zone's init points the peers into the zone */
+	for (i = 0; i < um->upstreams.nelts; i++) {
+		int j;
+
+		u = ups[i];
+		u->local_st = pt_pcalloc(cf->pool, (size_t)(u->npeers ? u->npeers : 1) *
+		    sizeof(*u->local_st));
+		for (j = 0; j < u->npeers; j++)
+			u->peers[j].st = &u->local_st[j];
+		if (u->hc != NULL && u->zone == NULL)
+			return pt_psprintf(cf->pool, "\"health_check\" in upstream \"%s\" needs a "
+			    "\"zone\" (%s:%d)", u->name, u->hc->file, u->hc->line);
+	}
+	return pt_upstream_hc_merge(cf, um);
+}
+
+static int
+upstream_init_worker(struct pt_cycle *cycle)
+{
+	return pt_upstream_hc_init_worker(cycle);
+}
+
+static void
+upstream_exit_worker(struct pt_cycle *cycle)
+{
+	pt_upstream_hc_exit_worker(cycle);
 }
