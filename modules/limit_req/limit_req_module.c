@@ -209,8 +209,6 @@ lr_zone_directive(struct pt_conf_ctx *cf, const struct pt_directive *d, void *co
 			    LR_FAIL_CLOSED;
 		}
 	}
-	if (z->redis_addr != NULL)
-		return "\"redis=\" is not available yet";
 	if (z->redis_addr == NULL) {
 		for (i = 1; i < n->nargs; i++)
 			if (strncmp(n->args[i], "redis_", 6) == 0)
