@@ -5,9 +5,15 @@ portico_SOURCES += \
 	modules/http/http_log_module.c \
 	modules/rewrite/rewrite_module.c \
 	modules/upstream/upstream_module.c \
+	modules/upstream/upstream_priv.h \
+	modules/upstream/balance.c \
+	modules/upstream/health.c \
+	modules/upstream/status.c \
 	modules/proxy/proxy.h \
 	modules/proxy/proxy_module.c \
 	modules/proxy/proxy_conf.c \
+	modules/proxy/proxy_retry.h \
+	modules/proxy/proxy_retry.c \
 	modules/tls/tls.h \
 	modules/tls/tls_conf.c \
 	modules/tls/tls_module.c \

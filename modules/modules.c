@@ -10,6 +10,7 @@ extern struct pt_module pt_mod_http_log;
 extern struct pt_module pt_mod_rewrite;
 extern struct pt_module pt_mod_upstream;
 extern struct pt_module pt_mod_proxy;
+extern struct pt_module pt_mod_proxy_next;
 extern struct pt_module pt_mod_tls;
 extern struct pt_module pt_mod_limit_req;
 extern struct pt_module pt_mod_limit_conn;
@@ -23,6 +24,7 @@ struct pt_module *pt_modules[] = {
 	&pt_mod_rewrite,
 	&pt_mod_upstream,
 	&pt_mod_proxy,
+	&pt_mod_proxy_next,
 	&pt_mod_tls,
 	&pt_mod_limit_req,
 	&pt_mod_limit_conn,

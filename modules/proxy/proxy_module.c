@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proxy.h"
+#include "proxy_retry.h"
 #include "../tls/tls.h"
 
 #define PROXY_HEADROOM	18	/* room for chunk framing in front of data */
@@ -26,6 +27,7 @@ struct proxy_ctx {
 	struct pt_conn		*uc;		/* upstream connection */
 	uint64_t		 tried[4];	/* peers tried (bitmap) */
 	int			 tries;
+	pt_msec_t		 first_start;	/* first try (proxy_next_upstream_timeout) */
 
 	struct pt_buf		*req;		/* request head (and buffered body) */
 	struct pt_buf		*req_out;	/* chain still to write upstream */
@@ -37,6 +39,8 @@ struct proxy_ctx {
 	unsigned		 head_sent:1;	/* request head written */
 	unsigned		 body_sent:1;	/* whole request written */
 	unsigned		 body_streamed:1; /* some body bytes were sent: no retry */
+	unsigned		 body_whole:1;	/* ... but all of it is still in <body>: retry */
+	char			*body_whole_pos; /* where <body>'s bytes start */
 	unsigned		 chunk_body:1;	/* re-encode the body as chunked */
 	unsigned		 got_bytes:1;	/* any response byte arrived */
 
@@ -129,16 +133,26 @@ proxy_finish(struct proxy_ctx *px, int rc)
 	struct pt_request *r = px->r;
 
 	if (px->uc != NULL)
-		proxy_release(px, 0, rc != PT_DONE);
+		proxy_release(px, 0, 0);	/* not the server's failure */
 	pt_http_finalize(r, rc);
 }
+
+static void proxy_fail_ft(struct proxy_ctx *px, unsigned ft, int status, const char *why,
+    int err);
 
 /* give up on the current peer; try another or answer <status> */
 static void
 proxy_fail(struct proxy_ctx *px, int status, const char *why, int err)
 {
+	proxy_fail_ft(px, status == 504 ? PROXY_FT_TIMEOUT : PROXY_FT_ERROR, status, why, err);
+}
+
+/* the same, for a failure of kind <ft> (PROXY_FT_*, proxy_retry.h) */
+static void
+proxy_fail_ft(struct proxy_ctx *px, unsigned ft, int status, const char *why, int err)
+{
 	struct pt_request *r = px->r;
-	int can_retry;
+	int can_retry, free_retry, sent;
 
 	pt_log(status == 504 ? PT_LOG_ERR : PT_LOG_ERR, err, "%s while %s upstream \"%s\", client: %s, "
 	    "request: \"%.*s\"", why, px->header_done ? "reading response from" :
@@ -149,21 +163,62 @@ proxy_fail(struct proxy_ctx *px, int status, const char *why, int err)
 		proxy_var_append(r, &r->upstream_response_time,
 		    proxy_time(r, pt_current_msec - px->start));
 	}
-	can_retry = !px->header_done && !px->body_streamed && !px->got_bytes;
-	proxy_release(px, 0, 1);
+	/* nothing went to the client and no body byte is lost: another try is safe */
+	can_retry = !px->header_done && (!px->body_streamed || px->body_whole);
+	/* a dead idle connection is not the peer's fault: retry it for free */
+	free_retry = can_retry && px->reused && !px->got_bytes && ft == PROXY_FT_ERROR;
+	sent = px->uc != NULL && !px->connecting;
+	proxy_release(px, 0, !free_retry && pt_proxy_next_counts(r, ft));
 	if (px->header_done) {
 		r->close_reason = status == 504 ? PT_CLOSE_UPSTREAM_TIMEOUT : PT_CLOSE_UPSTREAM_ERROR;
 		pt_http_finalize(r, PT_ERROR);
 		return;
 	}
-	/* a dead idle connection is not the peer's fault: retry it for free */
-	if (can_retry && (px->reused || ++px->tries < px->u->npeers)) {
+	if (free_retry || (can_retry && pt_proxy_next_allowed(r, ft, ++px->tries,
+	    px->first_start, sent, px->u->npeers))) {
+		if (free_retry && px->peer != NULL) {
+			/* the same peer may be tried again with a fresh connection */
+			int idx = (int)(px->peer - px->u->peers);
+
+			px->tried[idx / 64] &= ~(1ULL << (idx % 64));
+		}
 		px->reused = 0;
 		px->head_sent = px->body_sent = 0;
 		proxy_connect(px);
 		return;
 	}
 	pt_http_finalize(r, status);
+}
+
+/*
+ * The response head of status <status> arrived and nothing was sent to
+ * the client yet: if proxy_next_upstream lists the status and a retry is
+ * allowed, drop the response, close the connection and try the next
+ * server. Returns 1 when the request went on to another try.
+ */
+static int
+proxy_retry_status(struct proxy_ctx *px, int status)
+{
+	struct pt_request *r = px->r;
+	unsigned ft = pt_proxy_next_status(r, status);
+	char *s;
+
+	if (ft == 0 || (px->body_streamed && !px->body_whole) ||
+	    !pt_proxy_next_allowed(r, ft, px->tries + 1, px->first_start, 1, px->u->npeers))
+		return 0;
+	px->tries++;
+	s = pt_palloc(r->pool, 8);
+	proxy_var_append(r, &r->upstream_status,
+	    (struct pt_str){ (size_t)(pt_fmt_u64(s, (uint64_t)status) - s), s });
+	proxy_var_append(r, &r->upstream_response_time, proxy_time(r, pt_current_msec - px->start));
+	pt_log(PT_LOG_WARN, 0, "upstream \"%s\" answered %d, trying the next server, client: %s, "
+	    "request: \"%.*s\"", px->peer->name, status, r->c->peer.text,
+	    (int)r->request_line.len, r->request_line.data);
+	proxy_release(px, 0, pt_proxy_next_counts(r, ft));
+	px->reused = 0;
+	px->head_sent = px->body_sent = 0;
+	proxy_connect(px);
+	return 1;
 }
 
 static void
@@ -419,10 +474,18 @@ proxy_connect(struct proxy_ctx *px)
 			px->tried[idx / 64] |= 1ULL << (idx % 64);
 	}
 	px->start = pt_current_msec;
+	if (px->first_start == 0) {
+		px->first_start = px->start;
+		pt_proxy_next_request(r);
+	}
 	proxy_var_append(r, &r->upstream_addr, (struct pt_str){ strlen(px->peer->addr.text),
 	    px->peer->addr.text });
 	px->req_out = px->req;
 	px->req->pos = px->req->start;
+	if (px->body_whole) {
+		px->body->pos = px->body_whole_pos;
+		px->req->next = px->body;
+	}
 	px->got_bytes = 0;
 	px->header_done = 0;
 	px->scan = 0;
@@ -550,6 +613,11 @@ proxy_send_body(struct proxy_ctx *px)
 			px->body_sent = 1;
 			continue;
 		}
+		if (!px->body_streamed && r->body_done) {
+			/* the whole body fits in this buffer: a retry can send it again */
+			px->body_whole = 1;
+			px->body_whole_pos = px->body->pos;
+		}
 		px->body_streamed = 1;
 		px->body->next = NULL;
 		px->req_out = px->body;
@@ -655,8 +723,12 @@ proxy_process_head(struct proxy_ctx *px, size_t head_len)
 		px->scan = 0;
 		return PT_AGAIN;		/* read the next head */
 	}
+	if (proxy_retry_status(px, status))
+		return PT_DONE;			/* the next try is under way */
 	px->header_done = 1;
 	px->header_ms = pt_current_msec - px->start;
+	if (!px->u->least_time_last)
+		pt_upstream_peer_latency(px->peer, px->header_ms);
 	r->upstream_head = &px->head;
 	{
 		char *s = pt_palloc(r->pool, 8);
@@ -797,6 +869,8 @@ proxy_response_done(struct proxy_ctx *px)
 	struct pt_request *r = px->r;
 
 	proxy_var_append(r, &r->upstream_response_time, proxy_time(r, pt_current_msec - px->start));
+	if (px->u->least_time_last)
+		pt_upstream_peer_latency(px->peer, pt_current_msec - px->start);
 	proxy_release(px, px->upstream_keepalive && px->body_sent, 0);
 	/* a head-only response is still queued: push it out */
 	if (pt_http_send(r, NULL) == PT_ERROR) {
@@ -952,7 +1026,7 @@ proxy_upstream_read(struct pt_conn *uc)
 				px->in->pos = px->in->start;
 				px->in->last = px->in->start + have;
 			} else {
-				proxy_fail(px, 502, "upstream sent too big header", 0);
+				proxy_fail_ft(px, PROXY_FT_INVALID_HEADER, 502, "upstream sent too big header", 0);
 				return;
 			}
 		}
@@ -970,7 +1044,7 @@ proxy_upstream_read(struct pt_conn *uc)
 		/* not even a status line (HTTP/0.9 or garbage): no need to wait */
 		if (pt_buf_size(px->in) > 0 && px->scan == 0 &&
 		    memcmp(px->in->pos, "HTTP/", PT_MIN(pt_buf_size(px->in), 5)) != 0) {
-			proxy_fail(px, 502, "upstream sent no valid HTTP/1.x status line", 0);
+			proxy_fail_ft(px, PROXY_FT_INVALID_HEADER, 502, "upstream sent no valid HTTP/1.x status line", 0);
 			return;
 		}
 		for (;;) {
@@ -981,14 +1055,16 @@ proxy_upstream_read(struct pt_conn *uc)
 			if (hl == PT_AGAIN)
 				break;
 			if (hl < 0) {
-				proxy_fail(px, 502, "upstream sent invalid header", 0);
+				proxy_fail_ft(px, PROXY_FT_INVALID_HEADER, 502, "upstream sent invalid header", 0);
 				return;
 			}
 			rc = proxy_process_head(px, (size_t)hl);
 			if (rc == PT_AGAIN)
 				continue;
+			if (rc == PT_DONE)
+				return;
 			if (rc != PT_OK) {
-				proxy_fail(px, 502, "upstream sent invalid header", 0);
+				proxy_fail_ft(px, PROXY_FT_INVALID_HEADER, 502, "upstream sent invalid header", 0);
 				return;
 			}
 			if (px->resp_left == 0 && !px->resp_chunked) {
