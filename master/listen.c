@@ -227,6 +227,53 @@ failed:
 }
 
 /* see master.h */
+struct pt_cycle *
+pt_listeners_inherited(void)
+{
+	const char		*env = getenv(PT_LISTEN_ENV), *err = NULL;
+	struct pt_cycle		*pc;
+	struct pt_listener	*ls;
+	char			*copy, *item, *save = NULL, *eq, *fdtext, *fsave;
+	int			 n;
+
+	PT_ASSERT_MASTER();
+	if (env == NULL || *env == '\0')
+		return NULL;
+	pc = pt_xcalloc(1, sizeof(*pc));
+	pc->magic = PT_CYCLE_MAGIC;
+	pc->pool = pt_pool_create(1024);
+	pt_array_init(&pc->listeners, pc->pool, 4, sizeof(struct pt_listener));
+	copy = pt_pstrdup(pc->pool, env);
+	for (item = strtok_r(copy, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+		if ((eq = strrchr(item, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		ls = pt_array_push(&pc->listeners);
+		if (pt_sockaddr_parse(item, 0, &ls->addr, 1, &n, &err) != PT_OK) {
+			pt_log(PT_LOG_ALERT, 0, "inherited socket \"%s\" ignored: %s", item, err);
+			pc->listeners.nelts--;
+			continue;
+		}
+		ls->fds = pt_palloc(pc->pool, 64 * sizeof(int));
+		for (fdtext = strtok_r(eq + 1, ",", &fsave); fdtext && ls->nfds < 64;
+		    fdtext = strtok_r(NULL, ",", &fsave)) {
+			long fd;
+
+			if (pt_parse_int(fdtext, 3, 1 << 20, &fd) != PT_OK ||
+			    fcntl((int)fd, F_GETFD) == -1)
+				continue;
+			/* ours now: not passed on to workers or further upgrades */
+			(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+			ls->fds[ls->nfds++] = (int)fd;
+		}
+		pt_log(PT_LOG_NOTICE, 0, "using %d inherited socket(s) of %s", ls->nfds,
+		    ls->addr.text);
+	}
+	unsetenv(PT_LISTEN_ENV);
+	return pc;
+}
+
+/* see master.h */
 void
 pt_listeners_close(struct pt_cycle *cycle)
 {

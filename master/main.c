@@ -328,6 +328,51 @@ main_test(const struct main_opts *o)
 	return 0;
 }
 
+/* <a>/<b> into <out> of <size> bytes; -1 when it does not fit */
+static int
+main_join(char *out, size_t size, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la + lb + 2 > size)
+		return -1;
+	memcpy(out, a, la);
+	out[la] = '/';
+	memcpy(out + la + 1, b, lb + 1);
+	return 0;
+}
+
+/*
+ * The binary a SIGUSR2 upgrade executes: argv[0] made absolute now, since
+ * the master's working directory may change; a bare name is searched in
+ * PATH as the shell did.
+ */
+static const char *
+main_binary_path(const char *argv0)
+{
+	static char	path[PATH_MAX];
+	char		cwd[PATH_MAX], *dirs, *dir, *save = NULL;
+	const char	*env;
+
+	if (strchr(argv0, '/') != NULL) {
+		if (argv0[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL ||
+		    main_join(path, sizeof(path), cwd, argv0) != 0)
+			snprintf(path, sizeof(path), "%s", argv0);
+		return path;
+	}
+	env = getenv("PATH");
+	dirs = pt_xstrdup(env ? env : "/usr/local/sbin:/usr/sbin:/usr/bin:/bin");
+	for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		if (main_join(path, sizeof(path), dir, argv0) == 0 && access(path, X_OK) == 0) {
+			free(dirs);
+			return path;
+		}
+	}
+	free(dirs);
+	snprintf(path, sizeof(path), "%s", argv0);
+	return path;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -378,5 +423,7 @@ main(int argc, char **argv)
 	args.conf_file = main_conf_file;
 	args.prefix = main_prefix;
 	args.directives = o.directives;
+	args.argv = argv;
+	args.binary = main_binary_path(argv[0]);
 	return pt_master_run(cycle, &args);
 }

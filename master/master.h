@@ -25,7 +25,20 @@ struct pt_master_args {
 	const char	*conf_file;	/* absolute configuration path */
 	const char	*prefix;	/* absolute prefix, ends with '/' */
 	const char	*directives;	/* -g text or NULL */
+	char		**argv;		/* the command line, for a binary upgrade */
+	const char	*binary;	/* absolute path of the binary (argv[0]) */
 };
+
+/* environment variable a binary upgrade passes listening sockets in:
+ * "ADDRESS=fd,fd,...;ADDRESS=..." (one fd per worker slot) */
+#define PT_LISTEN_ENV	"PORTICO_LISTEN"
+
+/*
+ * Listening sockets handed over by the previous binary (PT_LISTEN_ENV),
+ * as a pseudo cycle to pass as <old> to pt_listeners_open(), or NULL.
+ * Call pt_listeners_close() on it once the new sockets are open. Master.
+ */
+struct pt_cycle	*pt_listeners_inherited(void);
 
 /*---- worker/privdrop.c ----*/
 

@@ -537,6 +537,9 @@ master_retired_release(void)
 	}
 }
 
+static void master_upgrade_done(int status);
+static pid_t	master_upgrade_pid;	/* new master being started (USR2), 0 = none */
+
 static void
 master_reap(void)
 {
@@ -558,6 +561,10 @@ master_reap(void)
 			break;
 		}
 
+		if (pid == master_upgrade_pid) {
+			master_upgrade_done(status);
+			continue;
+		}
 		for (i = 0; i < master_nprocs; i++)
 			if (master_procs[i].pid == pid)
 				break;
@@ -639,6 +646,102 @@ master_arm_timer(void)
 	}
 	if (setitimer(ITIMER_REAL, &itv, NULL) == -1)
 		pt_log(PT_LOG_ALERT, errno, "setitimer() failed");
+}
+
+/*---- binary upgrade (SIGUSR2) ----*/
+
+static char	master_upgrade_oldpid[PATH_MAX]; /* our pid file before the upgrade */
+
+/*
+ * Start the binary again (normally a new version installed over the old
+ * one) with our listening sockets, as nginx does: the pid file moves to
+ * FILE.oldbin, the new master writes FILE, and both serve until the
+ * operator sends QUIT (or WINCH, then QUIT) to the old one. If the new
+ * binary fails to start, everything is put back.
+ */
+static void
+master_upgrade(void)
+{
+	struct pt_listener	*ls = master_cycle->listeners.elts;
+	char			 oldbin[PATH_MAX], *env, *p;
+	size_t			 i, len = sizeof(PT_LISTEN_ENV) + 2;
+	sigset_t		 none;
+	int			 slot;
+	pid_t			 pid;
+
+	if (master_upgrade_pid != 0) {
+		pt_log(PT_LOG_WARN, 0, "binary upgrade already in progress (new master %d)",
+		    (int)master_upgrade_pid);
+		return;
+	}
+	if (master_args->binary == NULL || master_pid_path[0] == '\0') {
+		pt_log(PT_LOG_ERR, 0, "binary upgrade needs the binary path and a pid file");
+		return;
+	}
+	for (i = 0; i < master_cycle->listeners.nelts; i++)
+		len += sizeof(ls[i].addr.text) + 2 + (size_t)ls[i].nfds * 12;
+	env = pt_xmalloc(len);
+	p = env + sprintf(env, "%s=", PT_LISTEN_ENV);
+	for (i = 0; i < master_cycle->listeners.nelts; i++) {
+		p += sprintf(p, "%s%s=", i ? ";" : "", ls[i].addr.text);
+		for (slot = 0; slot < ls[i].nfds; slot++)
+			p += sprintf(p, "%s%d", slot ? "," : "", ls[i].fds[slot]);
+	}
+	if (snprintf(oldbin, sizeof(oldbin), "%s.oldbin", master_pid_path) >=
+	    (int)sizeof(oldbin) || rename(master_pid_path, oldbin) == -1) {
+		pt_log(PT_LOG_ALERT, errno, "rename() \"%s\" to \"%s\" failed, no upgrade",
+		    master_pid_path, oldbin);
+		free(env);
+		return;
+	}
+	snprintf(master_upgrade_oldpid, sizeof(master_upgrade_oldpid), "%s", master_pid_path);
+	snprintf(master_pid_path, sizeof(master_pid_path), "%s", oldbin);
+
+	pid = fork();
+	if (pid == 0) {
+		/* the new master: our sockets stay open across exec */
+		for (i = 0; i < master_cycle->listeners.nelts; i++)
+			for (slot = 0; slot < ls[i].nfds; slot++)
+				if (ls[i].fds[slot] != -1)
+					(void)fcntl(ls[i].fds[slot], F_SETFD, 0);
+		putenv(env);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(master_args->binary, master_args->argv);
+		pt_log(PT_LOG_ALERT, errno, "execv() \"%s\" failed", master_args->binary);
+		_exit(PT_EXIT_FATAL);
+	}
+	free(env);
+	if (pid == -1) {
+		pt_log(PT_LOG_ALERT, errno, "fork() for the binary upgrade failed");
+		master_upgrade_done(-1);
+		return;
+	}
+	master_upgrade_pid = pid;
+	pt_log(PT_LOG_NOTICE, 0, "binary upgrade: started new master %d (%s)", (int)pid,
+	    master_args->binary);
+}
+
+/*
+ * The process started by master_upgrade() exited with <status> (-1: it
+ * never started). Exit code 0 means it went to the background (daemon on)
+ * and runs on; anything else: the upgrade failed, the pid file comes back.
+ */
+static void
+master_upgrade_done(int status)
+{
+	master_upgrade_pid = 0;
+	if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		pt_log(PT_LOG_NOTICE, 0, "binary upgrade: the new master went to the background");
+		return;
+	}
+	pt_log(PT_LOG_ALERT, 0, "binary upgrade failed (the new master exited), "
+	    "keeping this one");
+	if (rename(master_pid_path, master_upgrade_oldpid) == -1)
+		pt_log(PT_LOG_ALERT, errno, "rename() \"%s\" back to \"%s\" failed",
+		    master_pid_path, master_upgrade_oldpid);
+	else
+		snprintf(master_pid_path, sizeof(master_pid_path), "%s", master_upgrade_oldpid);
 }
 
 /*---- signal actions ----*/
@@ -817,8 +920,7 @@ master_loop(void)
 		}
 		if (master_sig_upgrade) {
 			master_sig_upgrade = 0;
-			pt_log(PT_LOG_WARN, 0, "binary upgrade (SIGUSR2) is not "
-			    "supported yet, ignored");
+			master_upgrade();
 		}
 		master_respawn_due();
 		master_retired_release();
@@ -876,7 +978,8 @@ int
 pt_master_run(struct pt_cycle *cycle, const struct pt_master_args *args)
 {
 	struct pt_core_conf	*core = cycle->core;
-	int			 fd;
+	struct pt_cycle		*inherited;
+	int			 fd, rc;
 
 	PT_ASSERT_MASTER();
 	PT_CHECK_OBJ(cycle, PT_CYCLE_MAGIC);
@@ -889,7 +992,15 @@ pt_master_run(struct pt_cycle *cycle, const struct pt_master_args *args)
 		goto failed;
 	if (pt_zones_map(cycle, NULL) != PT_OK)
 		goto failed;
-	if (pt_listeners_open(cycle, NULL) != PT_OK)
+	inherited = pt_listeners_inherited();
+	rc = pt_listeners_open(cycle, inherited);
+	if (inherited != NULL) {
+		/* our dups are open (or we failed): the handed-over fds go */
+		pt_listeners_close(inherited);
+		pt_pool_destroy(inherited->pool);
+		free(inherited);
+	}
+	if (rc != PT_OK)
 		goto failed;
 	if (master_init_modules(cycle) != PT_OK)
 		goto failed;
