@@ -35,7 +35,7 @@ http {
 
     server {
         listen 127.0.0.1:%%PORT_B%%;
-        location / { return 200 "back\n"; }
+        location / { return 200 "back X-LR: $http_x_lr\n"; }
     }
     server {
         listen 127.0.0.1:%%PORT_A%%;
@@ -46,11 +46,11 @@ http {
         }
         location /slow/ {
             limit_req zone=slow burst=10;
-            proxy_pass http://127.0.0.1:%%PORT_E%%;
+            proxy_pass http://127.0.0.1:%%PORT_B%%;
         }
         location /del/ {
             limit_req zone=del burst=10 delay=3;
-            proxy_pass http://127.0.0.1:%%PORT_E%%;
+            proxy_pass http://127.0.0.1:%%PORT_B%%;
         }
         location /dry/ {
             limit_req zone=dry;
@@ -85,7 +85,8 @@ sub status_of { my ($r) = @_; return $r && $r =~ m{^HTTP/1\.1 (\d+)} ? $1 : 0 }
 
 {
 	my $procs = 16;
-	my $secs = 2;
+	# 2.05 s: away from a drain boundary (one request per 100 ms)
+	my $secs = 2.05;
 	my $dir = $t->testdir;
 	my @pids;
 	my $start = now() + 0.3;
@@ -163,9 +164,10 @@ sub finish_times {
 	my @st = map { status_of($_->{raw}) } @c;
 	is(scalar(grep { $_ == 200 } @st), 6, 'all 6 passed (burst=10, no nodelay)');
 	ok($times[0] < 0.15, sprintf('first at once (%.3f)', $times[0]));
-	# the k-th arrives at k/5 s: never earlier, late by scheduling only
+	# the k-th arrives at k/5 s: never earlier; later only by scheduling
+	# noise (the 2 CPUs of a test machine are shared)
 	my @late = map { $times[$_] - $_ * 0.2 } 0 .. $#times;
-	ok(@times == 6 && !grep({ $_ < -0.03 || $_ > 0.15 } @late),
+	ok(@times == 6 && !grep({ $_ < -0.03 || $_ > 0.3 } @late),
 	    'the excess arrives spaced at 5r/s: ' . join(' ', map { sprintf '%.3f', $_ } @times));
 	ok($times[-1] > 0.9 && $times[-1] < 1.4, sprintf('last after ~1s (%.3f)', $times[-1]));
 	my $echo = join '', map { $_->{raw} } @c;

@@ -101,7 +101,8 @@ wait_until(sub { status_of(http_get($ports[0], '/closed/')) == 200
 
 # 8 clients on each instance for 2 seconds
 {
-	my $secs = 2;
+	# 2.05 s: away from a drain boundary (one request per 100 ms)
+	my $secs = 2.05;
 	my $dir = $t->testdir;
 	my $start = now() + 0.3;
 	my @pids;
