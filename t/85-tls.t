@@ -13,6 +13,7 @@ use strict;
 use warnings;
 use Test::More;
 use IO::Socket::INET;
+use POSIX ();
 use Time::HiRes qw(sleep time);
 use Portico::Test;
 
@@ -320,6 +321,10 @@ is(resumes($N, '-tls1_2', 4), 0, 'no cache, no tickets: no resumption');
 	    'proxy_pass https: verified, SNI b.test sent (Host is the proxy_pass host)');
 	($rc, $out) = sh("curl -s http://127.0.0.1:$H/noverify/x -H \"Host: a.test\"");
 	is($out, "default  TLSv1.3 reused=.\n", 'proxy_pass https without verification or SNI');
+	# one client connection (one worker), a new upstream connection per request
+	($rc, $out) = sh("curl -s http://127.0.0.1:$H/noverify/1 http://127.0.0.1:$H/noverify/2"
+	    . " http://127.0.0.1:$H/noverify/3 -H \"Host: a.test\"");
+	like($out, qr/reused=r\n/, 'proxy_ssl_session_reuse: a later upstream connection resumes');
 	($rc, $out) = sh("curl -s -o /dev/null -w \"%{http_code}\" http://127.0.0.1:$H/badname/ -H \"Host: a.test\"");
 	is($out, '502', 'proxy_ssl_verify: wrong name, 502');
 	ok($t->wait_for_log('logs/error.log', qr/upstream SSL certificate verify error: \(\d+:[^)]*hostname/i, 3),
@@ -368,10 +373,28 @@ is(resumes($N, '-tls1_2', 4), 0, 'no cache, no tickets: no resumption');
 	# now swap b.test for the wildcard's certificate: new connections see it
 	(my $swap = $conf) =~ s/ssl_certificate b\.crt;\n(\s*)ssl_certificate_key b\.key;/ssl_certificate w.crt;\n$1ssl_certificate_key w.key;/;
 	$t->write_file('portico.conf', $swap);
+	# clients keep asking over new TLS connections while the reload happens
+	my $load = fork;
+	if ($load == 0) {
+		my ($good, $failed) = (0, 0);
+		my $end = time + 3;
+		while (time < $end) {
+			my $code = `timeout 5 curl -sk -o /dev/null -w "%{http_code}" --resolve b.test:$S:127.0.0.1 https://b.test:$S/ 2>/dev/null`;
+			if ($code eq '200') { $good++ } else { $failed++ }
+		}
+		open my $fh, '>', "$d/load.out";
+		print $fh "$good $failed\n";
+		close $fh;
+		POSIX::_exit(0);
+	}
+	sleep 0.5;
 	$t->signal('HUP');
 	my $got = '';
 	Portico::Test::wait_until(sub { $got = (peer_cert($S, '-servername b.test'))[0]; $got eq 'x.wild.test' }, 10);
 	is($got, 'x.wild.test', 'reload: the new certificate is served');
+	waitpid($load, 0);
+	my ($ok, $failed) = split ' ', $t->read_file('load.out');
+	ok($ok > 5 && $failed == 0, "no failed request across the certificate reload ($ok ok, $failed failed)");
 }
 
 $t->stop;

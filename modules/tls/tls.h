@@ -133,7 +133,9 @@ int	tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_C
 int	tls_status_cb(SSL *ssl, void *arg);
 int	tls_verify_cb(int ok, X509_STORE_CTX *store);
 void	tls_accept(struct pt_conn *c);
+int	tls_client_new_session_cb(SSL *ssl, SSL_SESSION *sess);
 extern int tls_ctx_index;	/* SSL_CTX ex_data: struct tls_srv * */
+extern int tls_ssl_loc_index;	/* SSL ex_data (upstream side): struct tls_loc * */
 
 /*
  * TLS to upstreams, for the proxy. pt_tls_upstream_start() wraps the

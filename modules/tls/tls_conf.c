@@ -22,6 +22,7 @@
 static const char *const tls_verify_names[] = { "off", "on", "optional", "optional_no_ca", NULL };
 
 int tls_ctx_index = -1;
+int tls_ssl_loc_index = -1;
 
 /* the text of the newest OpenSSL error, queue cleared */
 static const char *
@@ -745,7 +746,13 @@ tls_client_ctx(struct pt_cycle *cycle, struct tls_loc *tl, struct pt_array *seen
 			return pt_psprintf(cycle->pool, "cannot load \"proxy_ssl_certificate_key\" "
 			    "\"%s\": %s", key, tls_err(cycle->pool));
 	}
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (tl->session_reuse) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, tls_client_new_session_cb);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
 	tl->ctx = ctx;
 	*(struct tls_loc **)pt_array_push(seen) = tl;
 	return NULL;
@@ -783,6 +790,8 @@ tls_conf_postconfig(struct pt_cycle *cycle)
 		return PT_OK;
 	if (tls_ctx_index == -1)
 		tls_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (tls_ssl_loc_index == -1)
+		tls_ssl_loc_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	pt_array_init(&seen, cycle->pool, 2, sizeof(struct tls_loc *));
 	for (i = 0; i < hm->servers.nelts; i++) {
 		struct pt_http_srv *s = ((struct pt_http_srv **)hm->servers.elts)[i];

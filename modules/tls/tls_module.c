@@ -673,6 +673,7 @@ pt_tls_upstream_start(struct pt_conn *uc, struct pt_request *r, struct pt_str ho
 		return PT_ERROR;
 	}
 	SSL_set_app_data(ssl, uc);
+	SSL_set_ex_data(ssl, tls_ssl_loc_index, tl);
 	SSL_set_connect_state(ssl);
 	if (tl->name != NULL) {
 		snprintf(name, sizeof(name), "%s", tl->name);
@@ -737,16 +738,24 @@ pt_tls_upstream_verify(struct pt_conn *uc, struct pt_request *r)
 			return PT_ERROR;
 		}
 	}
-	if (tl->session_reuse && !SSL_session_reused(ssl)) {
-		SSL_SESSION *s = SSL_get1_session(ssl);
-
-		if (s != NULL) {
-			if (tl->session != NULL)
-				SSL_SESSION_free(tl->session);
-			tl->session = s;
-		}
-	}
 	return PT_OK;
+}
+
+/*
+ * A resumable session from an upstream (with TLS 1.3 it comes after the
+ * handshake): keep it as the location's latest. Returns 1: referenced.
+ */
+int
+tls_client_new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_loc *tl = SSL_get_ex_data(ssl, tls_ssl_loc_index);
+
+	if (tl == NULL || !tl->session_reuse)
+		return 0;
+	if (tl->session != NULL)
+		SSL_SESSION_free(tl->session);
+	tl->session = sess;
+	return 1;
 }
 
 /*---- module ----*/
