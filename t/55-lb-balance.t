@@ -71,6 +71,11 @@ http {
         server 127.0.0.1:%%PORT_A%%;
         server 127.0.0.1:%%PORT_B%%;
     }
+    upstream sk {
+        sticky cookie srv expires=1h httponly;
+        server 127.0.0.1:%%PORT_A%%;
+        server 127.0.0.1:%%PORT_G%%;
+    }
     upstream bk {
         server 127.0.0.1:%%PORT_E%%;
         server 127.0.0.1:%%PORT_F%%;
@@ -88,12 +93,13 @@ http {
         location /rnd/ { proxy_pass http://rnd; }
         location /lt/ { proxy_pass http://lt; }
         location /bk/ { proxy_pass http://bk; }
+        location /sk/ { proxy_pass http://sk; }
     }
 }
 EOF
 
 my %pid;
-for my $b (qw(A B C D E F)) {
+for my $b (qw(A B C D E F G)) {
 	$pid{$b} = $t->http_backend($b, handler => sub {
 		my ($r) = @_;
 		sleep 2 if $r->{uri} =~ /slow/;
@@ -102,7 +108,7 @@ for my $b (qw(A B C D E F)) {
 }
 my $port = $t->port('L');
 $t->run;
-$t->plan(14);
+$t->plan(17);
 
 # count which backend answered <n> keep-alive GETs of <uri>
 sub spread {
@@ -207,6 +213,35 @@ for (1 .. 10) {
 	$ok++ if $r->{status} == 200 && ($r->{h}{'x-b'} // '') eq 'C';
 }
 is($ok, 10, 'backup: takes every request when the primaries are down');
+
+# sticky cookie: set on first use, honoured, replaced when its server is gone
+my %cookie;
+for (1 .. 4) {
+	my $r = parse_response(http_get($port, '/sk/x'));
+	my ($v) = ($r->{h}{'set-cookie'} // '') =~ /^srv=([0-9a-f]{8})/;
+	$cookie{$r->{h}{'x-b'} // '?'} //= $r->{h}{'set-cookie'};
+}
+like($cookie{A} // '', qr/^srv=[0-9a-f]{8}; Max-Age=3600; Path=\/; HttpOnly$/,
+    'sticky: Set-Cookie with its attributes');
+my ($ca) = ($cookie{A} // '') =~ /^(srv=\w+)/;
+my ($cg) = ($cookie{G} // '') =~ /^(srv=\w+)/;
+my %pin;
+for my $pair (['A', $ca], ['G', $cg]) {
+	for (1 .. 8) {
+		my $r = parse_response(http_get($port, '/sk/x',
+		    headers => "Cookie: a=b; $pair->[1]"));
+		$pin{$pair->[0]}++ if ($r->{h}{'x-b'} // '') eq $pair->[0]
+		    && !defined $r->{h}{'set-cookie'};
+	}
+}
+ok(($pin{A} // 0) == 8 && ($pin{G} // 0) == 8, 'sticky: each cookie pins its server');
+kill 'TERM', -$pid{G};
+kill 'TERM', $pid{G};
+waitpid($pid{G}, 0);
+my $r = parse_response(http_get($port, "/sk/x", headers => "Cookie: $cg"));
+ok($r->{status} == 200 && ($r->{h}{'x-b'} // '') eq 'A'
+    && ($r->{h}{'set-cookie'} // '') =~ /^\Q$ca\E;/,
+    'sticky: server gone, another one answers and the cookie follows');
 
 # configuration errors
 $t->write_file('bad1.conf', <<'EOF');

@@ -38,6 +38,14 @@ http {
     upstream one {
         server 127.0.0.1:%%PORT_H%% max_conns=1;
     }
+    upstream q1 {
+        server 127.0.0.1:%%PORT_H%% max_conns=1;
+        queue 4 timeout=500ms;
+    }
+    upstream q3 {
+        server 127.0.0.1:%%PORT_H%% max_conns=1;
+        queue 4 timeout=5s;
+    }
     upstream pool {
         server 127.0.0.1:%%PORT_P1%%;
         server 127.0.0.1:%%PORT_P2%%;
@@ -69,6 +77,8 @@ http {
             proxy_next_upstream error timeout non_idempotent;
         }
         location /one/ { proxy_pass http://one; }
+        location /q1/ { proxy_pass http://q1; }
+        location /q3/ { proxy_pass http://q3; }
         location /pool/ {
             proxy_pass http://pool;
             proxy_http_version 1.1;
@@ -94,7 +104,7 @@ for my $b (qw(P1 P2 P3)) {
 my $port = $t->port('L');
 my ($pa, $px) = ($t->port('A'), $t->port('X'));
 $t->run;
-$t->plan(17);
+$t->plan(20);
 
 sub log_line {
 	my ($re) = @_;
@@ -165,6 +175,26 @@ is($r->{status}, 502, 'max_conns reached: 502');
 ok(now() - $t0 < 1, 'max_conns reached: answered promptly');
 my $sr = $slow->read_final(timeout => 5);
 is($sr && $sr->{status}, 200, 'max_conns: the request in flight completes');
+
+# queue: a request waits for the busy server, 503 when its time is up
+$slow = Portico::Test::Conn->new($port);
+$slow->send("GET /q1/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+sleep 0.3;
+$t0 = now();
+$r = parse_response(http_get($port, '/q1/fast'));
+my $took = now() - $t0;
+ok($r->{status} == 503 && $took > 0.4 && $took < 1.5,
+    "queue timeout=500ms: 503 after " . sprintf('%.2f', $took) . 's');
+$slow->read_final(timeout => 5);
+$slow = Portico::Test::Conn->new($port);
+$slow->send("GET /q3/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+sleep 0.3;
+$t0 = now();
+$r = parse_response(http_get($port, '/q3/fast', timeout => 8));
+$took = now() - $t0;
+is($r->{status}, 200, 'queue: the waiting request is served when the server frees up');
+ok($took > 1 && $took < 4, 'queue: it waited for the slow one (' . sprintf('%.2f', $took) . 's)');
+$slow->read_final(timeout => 5);
 
 # kill a backend under continuous load: no client-visible error
 my $dir = $t->testdir;

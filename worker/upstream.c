@@ -145,6 +145,74 @@ const struct pt_upstream_balancer pt_upstream_balancer_wrr = {
 	NULL,
 };
 
+/*---- sticky cookie ----*/
+
+/* the 8 hex digits of a cookie value, or -1 */
+static int64_t
+upstream_sticky_parse(struct pt_str v)
+{
+	uint32_t x = 0;
+	size_t i;
+
+	if (v.len != 8)
+		return -1;
+	for (i = 0; i < 8; i++) {
+		char ch = v.data[i];
+
+		x <<= 4;
+		if (ch >= '0' && ch <= '9')
+			x |= (uint32_t)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			x |= (uint32_t)(ch - 'a' + 10);
+		else
+			return -1;
+	}
+	return x;
+}
+
+/* the server named by the request's sticky cookie, if usable and not tried */
+static struct pt_upstream_peer *
+upstream_sticky_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tried)
+{
+	struct pt_str v;
+	int64_t sid;
+	int i;
+
+	pt_cv_eval(r, u->sticky->cookie, &v);
+	if ((sid = upstream_sticky_parse(v)) < 0)
+		return NULL;
+	for (i = 0; i < u->npeers; i++)
+		if (u->peers[i].sid == (uint32_t)sid) {
+			if (pt_upstream_tried(tried, i) || !pt_upstream_peer_usable(u, &u->peers[i]))
+				return NULL;
+			return &u->peers[i];
+		}
+	return NULL;
+}
+
+/* see upstream.h */
+void
+pt_upstream_sticky_header(struct pt_request *r, struct pt_upstream *u,
+    struct pt_upstream_peer *peer)
+{
+	struct pt_upstream_sticky *sk = u->sticky;
+	struct pt_str v;
+	char *p;
+	int n;
+
+	if (sk == NULL)
+		return;
+	pt_cv_eval(r, sk->cookie, &v);
+	if (upstream_sticky_parse(v) == (int64_t)peer->sid)
+		return;
+	p = pt_palloc(r->pool, sk->name.len + 10 + sk->attrs.len);
+	memcpy(p, sk->name.data, sk->name.len);
+	n = snprintf(p + sk->name.len, 10, "=%08x", peer->sid);
+	memcpy(p + sk->name.len + n, sk->attrs.data, sk->attrs.len);
+	pt_http_out_add(r, PT_STR("Set-Cookie"),
+	    (struct pt_str){ sk->name.len + (size_t)n + sk->attrs.len, p });
+}
+
 /*
  * Pick a peer of <u> for <r> with the group's balancer, skipping the peers
  * whose bit is set in <tried> (may be NULL); the backups are used only
@@ -159,7 +227,9 @@ pt_upstream_peer_get(struct pt_upstream *u, struct pt_request *r, const uint64_t
 
 	if (u->npeers == 0)
 		return NULL;
-	p = u->balancer->get(u, r, tried, 0);
+	p = u->sticky != NULL ? upstream_sticky_get(u, r, tried) : NULL;
+	if (p == NULL)
+		p = u->balancer->get(u, r, tried, 0);
 	if (p == NULL && u->nbackup > 0)
 		p = upstream_wrr_get(u, r, tried, 1);
 	if (p != NULL) {
@@ -185,6 +255,97 @@ pt_upstream_peer_put(struct pt_upstream *u, struct pt_upstream_peer *p, int fail
 	pt_upstream_peer_report(u, p, failed);
 	if (u->balancer->put != NULL)
 		u->balancer->put(u, p, failed);
+	if (u->qhead != NULL)
+		pt_post(&u->qhead->posted);	/* a server may be free: try again */
+}
+
+/*---- queue ----*/
+
+#define UPSTREAM_QUEUE_POLL	50	/* ms between two looks at a shared zone */
+
+static void
+upstream_queue_unlink(struct pt_upstream_waiter *w)
+{
+	struct pt_upstream *u = w->u;
+
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		u->qhead = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	else
+		u->qtail = w->prev;
+	w->next = w->prev = NULL;
+	w->u = NULL;
+	u->nqueued--;
+	pt_timer_del(&w->timer);
+	pt_post_cancel(&w->posted);
+}
+
+static void
+upstream_queue_fire(struct pt_upstream_waiter *w)
+{
+	int timed_out = pt_current_msec >= w->deadline;
+
+	if (w->u != NULL)
+		upstream_queue_unlink(w);
+	w->wake(w->data, timed_out);
+}
+
+static void
+upstream_queue_timer(struct pt_timer *t)
+{
+	upstream_queue_fire(t->data);
+}
+
+static void
+upstream_queue_posted(struct pt_posted *p)
+{
+	upstream_queue_fire(p->data);
+}
+
+/* see upstream.h */
+int
+pt_upstream_queue_wait(struct pt_upstream *u, struct pt_upstream_waiter *w,
+    void (*wake)(void *data, int timed_out), void *data)
+{
+	pt_msec_t left;
+
+	if (u->queue_max == 0 || w->u != NULL)
+		return PT_DECLINED;
+	if (w->deadline == 0) {
+		if (u->nqueued >= u->queue_max)
+			return PT_DECLINED;
+		w->deadline = pt_current_msec + u->queue_timeout;
+	} else if (pt_current_msec >= w->deadline) {
+		return PT_DECLINED;
+	}
+	w->wake = wake;
+	w->data = data;
+	w->u = u;
+	w->next = NULL;
+	w->prev = u->qtail;
+	if (u->qtail != NULL)
+		u->qtail->next = w;
+	else
+		u->qhead = w;
+	u->qtail = w;
+	u->nqueued++;
+	pt_timer_init(&w->timer, upstream_queue_timer, w);
+	left = w->deadline - pt_current_msec;
+	pt_timer_set(&w->timer, PT_MIN(left, (pt_msec_t)UPSTREAM_QUEUE_POLL));
+	w->posted.handler = upstream_queue_posted;
+	w->posted.data = w;
+	return PT_OK;
+}
+
+/* see upstream.h */
+void
+pt_upstream_queue_cancel(struct pt_upstream_waiter *w)
+{
+	if (w->u != NULL)
+		upstream_queue_unlink(w);
 }
 
 /*---- keep-alive cache ----*/

@@ -56,6 +56,7 @@ struct pt_upstream_peer {
 	long			 max_conns;	/* max_conns= (0 = no limit) */
 	pt_msec_t		 slow_start;	/* slow_start= (0 = off) */
 	struct pt_upstream_state *st;		/* run-time state (zone or per worker) */
+	uint32_t		 sid;		/* sticky cookie value (hash of the address) */
 	unsigned		 down:1;	/* `down` parameter */
 	unsigned		 backup:1;	/* `backup` parameter */
 };
@@ -95,6 +96,12 @@ struct pt_upstream {
 	struct pt_zone		*zone;		/* `zone`: shared peer state, or NULL */
 	struct pt_upstream_state *local_st;	/* [npeers] state without a zone */
 	struct pt_upstream_hc	*hc;		/* health_check, or NULL */
+	struct pt_upstream_sticky *sticky;	/* sticky cookie, or NULL */
+	long			 queue_max;	/* queue N: waiting requests per worker, 0 = off */
+	pt_msec_t		 queue_timeout;	/* queue timeout= (60s) */
+	struct pt_upstream_waiter *qhead;	/* this worker's queue, oldest first */
+	struct pt_upstream_waiter *qtail;
+	long			 nqueued;
 
 	/* keep-alive cache of idle upstream connections (per worker) */
 	long			 keepalive;	/* max idle connections, 0 = off */
@@ -145,6 +152,48 @@ struct pt_upstream_main {
 /* most peers in one group: <tried> bitmaps have PT_UPSTREAM_MAX_PEERS bits */
 #define PT_UPSTREAM_MAX_PEERS	256
 #define PT_UPSTREAM_TRIED_WORDS	(PT_UPSTREAM_MAX_PEERS / 64)
+
+/* sticky cookie NAME [expires=] [domain=] [path=] [httponly] [secure] */
+struct pt_upstream_sticky {
+	struct pt_cv		*cookie;	/* "$cookie_NAME" */
+	struct pt_str		 name;		/* NAME */
+	struct pt_str		 attrs;		/* "; Max-Age=...; Path=/..." */
+};
+
+/*
+ * Sticky cookie, called by the proxy with the response head of <peer>
+ * not sent yet: adds "Set-Cookie: NAME=<peer's id>" when the request did
+ * not carry that id already. Worker.
+ */
+void	pt_upstream_sticky_header(struct pt_request *r, struct pt_upstream *u,
+	    struct pt_upstream_peer *peer);
+
+/*
+ * A request waiting for a server of a group with `queue` (no server could
+ * take it: all down, failed or at max_conns). Lives in the caller's
+ * request context; the caller zeroes it once.
+ */
+struct pt_upstream_waiter {
+	struct pt_upstream_waiter *next, *prev;	/* queue links */
+	struct pt_upstream	*u;		/* group it waits on, NULL = not queued */
+	struct pt_timer		 timer;		/* poll / deadline */
+	struct pt_posted	 posted;	/* wake-up after a local release */
+	pt_msec_t		 deadline;	/* give up at (set on first wait) */
+	void			(*wake)(void *data, int timed_out);
+	void			*data;		/* for <wake> */
+};
+
+/*
+ * Put <w> at the end of <u>'s queue: <wake>(<data>, 0) runs when a server
+ * may be free again (a request of this worker released one, or every
+ * 50 ms, since other workers release servers too), and <wake>(<data>, 1)
+ * once the queue timeout has passed since the first wait. Returns PT_OK,
+ * or PT_DECLINED when the group has no queue or it is full. Worker.
+ */
+int	pt_upstream_queue_wait(struct pt_upstream *u, struct pt_upstream_waiter *w,
+	    void (*wake)(void *data, int timed_out), void *data);
+/* take <w> out of its queue, if queued (request ended) */
+void	pt_upstream_queue_cancel(struct pt_upstream_waiter *w);
 
 /* smooth weighted round robin, the default balancer of every group */
 extern const struct pt_upstream_balancer pt_upstream_balancer_wrr;

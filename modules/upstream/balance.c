@@ -437,3 +437,73 @@ pt_upstream_set_method(struct pt_conf_ctx *cf, const struct pt_directive *d, voi
 	}
 	return NULL;
 }
+
+/* sticky cookie NAME [expires=TIME|max] [domain=D] [path=P] [httponly] [secure] */
+const char *
+pt_upstream_set_sticky(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
+{
+	const struct pt_conf_node *n = cf->node;
+	struct pt_upstream *u = cf->block_data;
+	struct pt_upstream_sticky *sk;
+	const char *err = NULL, *path = "/", *domain = NULL;
+	char attrs[512];
+	size_t len;
+	pt_msec_t ms;
+	long maxage = -1;
+	int i, httponly = 0, secure = 0;
+
+	(void)conf;
+	if (u->sticky != NULL)
+		return pt_psprintf(cf->pool, "\"%s\" directive is duplicate", d->name);
+	if (strcmp(n->args[0], "cookie") != 0)
+		return pt_psprintf(cf->pool, "invalid method \"%s\" in \"%s\" directive (only "
+		    "\"cookie\")", n->args[0], d->name);
+	if (strspn(n->args[1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+	    != strlen(n->args[1]))
+		return pt_psprintf(cf->pool, "invalid cookie name \"%s\" in \"%s\" directive",
+		    n->args[1], d->name);
+	for (i = 2; i < n->nargs; i++) {
+		const char *a = n->args[i];
+
+		if (strncmp(a, "expires=", 8) == 0) {
+			if (strcmp(a + 8, "max") == 0)
+				maxage = 315360000;	/* ten years */
+			else if (pt_parse_msec(a + 8, &ms) == PT_OK)
+				maxage = (long)(ms / 1000);
+			else
+				return pt_psprintf(cf->pool, "invalid value \"%s\" in \"%s\" directive",
+				    a, d->name);
+		} else if (strncmp(a, "domain=", 7) == 0 && a[7] != '\0' && !strpbrk(a, "; ")) {
+			domain = a + 7;
+		} else if (strncmp(a, "path=", 5) == 0 && a[5] == '/' && !strpbrk(a, "; ")) {
+			path = a + 5;
+		} else if (strcmp(a, "httponly") == 0) {
+			httponly = 1;
+		} else if (strcmp(a, "secure") == 0) {
+			secure = 1;
+		} else {
+			return pt_psprintf(cf->pool, "invalid parameter \"%s\" in \"%s\" directive",
+			    a, d->name);
+		}
+	}
+	sk = pt_pcalloc(cf->pool, sizeof(*sk));
+	sk->name.data = pt_pstrdup(cf->pool, n->args[1]);
+	sk->name.len = strlen(n->args[1]);
+	sk->cookie = pt_cv_compile(cf, pt_psprintf(cf->pool, "$cookie_%s", n->args[1]), &err);
+	if (sk->cookie == NULL)
+		return err;
+	len = (size_t)snprintf(attrs, sizeof(attrs), "%s%ld%s%s; Path=%s%s%s",
+	    maxage >= 0 ? "; Max-Age=" : "", maxage >= 0 ? maxage : 0L,
+	    domain ? "; Domain=" : "", domain ? domain : "", path,
+	    httponly ? "; HttpOnly" : "", secure ? "; Secure" : "");
+	if (maxage < 0) {
+		/* no Max-Age: drop the "0" printed for it */
+		len = (size_t)snprintf(attrs, sizeof(attrs), "%s%s; Path=%s%s%s",
+		    domain ? "; Domain=" : "", domain ? domain : "", path,
+		    httponly ? "; HttpOnly" : "", secure ? "; Secure" : "");
+	}
+	sk->attrs.data = pt_pstrndup(cf->pool, attrs, len);
+	sk->attrs.len = len;
+	u->sticky = sk;
+	return NULL;
+}

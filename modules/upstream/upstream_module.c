@@ -20,6 +20,7 @@ static const char *upstream_keepalive_requests(struct pt_conf_ctx *, const struc
 static const char *upstream_keepalive_timeout(struct pt_conf_ctx *, const struct pt_directive *,
     void *);
 static const char *upstream_zone(struct pt_conf_ctx *, const struct pt_directive *, void *);
+static const char *upstream_queue(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static void upstream_conf_create(struct pt_conf_ctx *, enum pt_conf_level, void *);
 static int upstream_init_worker(struct pt_cycle *);
 static void upstream_exit_worker(struct pt_cycle *);
@@ -38,6 +39,8 @@ static const struct pt_directive upstream_directives[] = {
 	  "[max_conns=N] [slow_start=T] [backup] [down]" },
 	{ "zone", PT_CTX_UPSTREAM, 0, 0, 1, 2, PT_LEVEL_NONE, PT_NO_OFFSET, upstream_zone, NULL,
 	  NULL, "shared-memory zone NAME [SIZE] holding the state of the group's servers" },
+	{ "queue", PT_CTX_UPSTREAM, 0, 0, 1, 2, PT_LEVEL_NONE, PT_NO_OFFSET, upstream_queue, NULL,
+	  NULL, "requests that may wait for a server, per worker: N [timeout=T]" },
 	{ "least_conn", PT_CTX_UPSTREAM, 0, 0, 0, 0, PT_LEVEL_NONE, PT_NO_OFFSET,
 	  pt_upstream_set_method, NULL, NULL,
 	  "send each request to the server with the fewest active requests per weight" },
@@ -53,6 +56,10 @@ static const struct pt_directive upstream_directives[] = {
 	  pt_upstream_set_method, NULL, NULL,
 	  "send each request to the server with the lowest latency EWMA times load "
 	  "(header|last_byte)" },
+	{ "sticky", PT_CTX_UPSTREAM, 0, 0, 2, 7, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_sticky, NULL, NULL,
+	  "pin clients to a server with a cookie: cookie NAME [expires=T|max] [domain=D] "
+	  "[path=P] [httponly] [secure]" },
 	{ "health_check", PT_CTX_UPSTREAM, 0, 0, 0, PT_D_ARGS_ANY, PT_LEVEL_NONE, PT_NO_OFFSET,
 	  pt_upstream_set_health_check, NULL, NULL,
 	  "probe the servers actively [interval=T] [fails=N] [passes=N] [uri=URI] [port=N] "
@@ -132,6 +139,19 @@ pt_upstream_get(struct pt_conf_ctx *cf, const char *name, int implicit)
 	return u;
 }
 
+/* the sticky cookie id of an address: 32-bit FNV-1a of its text */
+static uint32_t
+upstream_sid(const char *text)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *text != '\0'; text++) {
+		h ^= (unsigned char)*text;
+		h *= 16777619u;
+	}
+	return h;
+}
+
 /*
  * Add <naddrs> peers for one server line (or an implicit group) to <u>,
  * all with <name> and the parameters of <tpl>. Returns NULL or an error
@@ -157,6 +177,7 @@ upstream_add_peers(struct pt_conf_ctx *cf, struct pt_upstream *u, const char *na
 		p->addr = addrs[i];
 		p->name = name;
 		p->current_weight = 0;
+		p->sid = upstream_sid(p->addr.text);
 		if (p->backup)
 			u->nbackup++;
 	}
@@ -379,6 +400,25 @@ nomem:
 	pt_log(PT_LOG_EMERG, 0, "upstream zone \"%s\" is too small for its servers",
 	    zone->name);
 	return PT_ERROR;
+}
+
+/* queue N [timeout=T] */
+static const char *
+upstream_queue(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
+{
+	const struct pt_conf_node *n = cf->node;
+	struct pt_upstream *u = cf->block_data;
+
+	(void)conf;
+	if (pt_parse_int(n->args[0], 1, 1000000, &u->queue_max) != PT_OK)
+		return pt_psprintf(cf->pool, "invalid value \"%s\" in \"%s\" directive",
+		    n->args[0], d->name);
+	u->queue_timeout = 60000;
+	if (n->nargs == 2 && (strncmp(n->args[1], "timeout=", 8) != 0 ||
+	    pt_parse_msec(n->args[1] + 8, &u->queue_timeout) != PT_OK))
+		return pt_psprintf(cf->pool, "invalid parameter \"%s\" in \"%s\" directive",
+		    n->args[1], d->name);
+	return NULL;
 }
 
 /* zone NAME [SIZE] */

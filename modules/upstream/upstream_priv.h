@@ -47,6 +47,7 @@ struct pt_upstream_hc {
 extern struct pt_upstream_main	*pt_upstream_building;
 
 const char	*pt_upstream_set_method(struct pt_conf_ctx *, const struct pt_directive *, void *);
+const char	*pt_upstream_set_sticky(struct pt_conf_ctx *, const struct pt_directive *, void *);
 const char	*pt_upstream_set_health_check(struct pt_conf_ctx *, const struct pt_directive *,
 		    void *);
 const char	*pt_upstream_set_match(struct pt_conf_ctx *, const struct pt_directive *, void *);
