@@ -28,6 +28,7 @@ struct proxy_ctx {
 	uint64_t		 tried[4];	/* peers tried (bitmap) */
 	int			 tries;
 	pt_msec_t		 first_start;	/* first try (proxy_next_upstream_timeout) */
+	struct pt_upstream_waiter wait;		/* in the group's queue */
 
 	struct pt_buf		*req;		/* request head (and buffered body) */
 	struct pt_buf		*req_out;	/* chain still to write upstream */
@@ -121,6 +122,7 @@ proxy_cleanup(void *data)
 	int i;
 
 	/* the request ended while the upstream was still busy */
+	pt_upstream_queue_cancel(&px->wait);
 	proxy_release(px, 0, 0);
 	for (i = 0; i < px->nbufs; i++)
 		pt_iobuf_put(px->bufs[i]);
@@ -453,6 +455,20 @@ proxy_body_ready(struct pt_request *r)
 		proxy_send_body(px);
 }
 
+/* a queued request may go on (<timed_out>: its queue time is over) */
+static void
+proxy_queue_wake(void *data, int timed_out)
+{
+	struct proxy_ctx *px = data;
+
+	if (timed_out) {
+		pt_log(PT_LOG_ERR, 0, "queue of upstream \"%s\" timed out", px->u->name);
+		pt_http_finalize(px->r, 503);
+		return;
+	}
+	proxy_connect(px);
+}
+
 static void
 proxy_connect(struct proxy_ctx *px)
 {
@@ -461,6 +477,15 @@ proxy_connect(struct proxy_ctx *px)
 	int fd, one = 1;
 
 	px->peer = pt_upstream_peer_get(px->u, r, px->tried);
+	if (px->peer == NULL && px->u->queue_max > 0 && px->tries == 0) {
+		/* `queue`: wait for a server, 503 when the wait is over */
+		if (pt_upstream_queue_wait(px->u, &px->wait, proxy_queue_wake, px) == PT_OK)
+			return;
+		pt_log(PT_LOG_ERR, 0, "queue of upstream \"%s\" %s", px->u->name,
+		    px->wait.deadline ? "timed out" : "is full");
+		pt_http_finalize(r, 503);
+		return;
+	}
 	if (px->peer == NULL) {
 		pt_log(PT_LOG_ERR, 0, "no live upstreams while connecting to upstream \"%s\"",
 		    px->u->name);
@@ -729,6 +754,7 @@ proxy_process_head(struct proxy_ctx *px, size_t head_len)
 	px->header_ms = pt_current_msec - px->start;
 	if (!px->u->least_time_last)
 		pt_upstream_peer_latency(px->peer, px->header_ms);
+	pt_upstream_sticky_header(r, px->u, px->peer);
 	r->upstream_head = &px->head;
 	{
 		char *s = pt_palloc(r->pool, 8);
