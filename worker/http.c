@@ -75,7 +75,7 @@ pt_http_init_conn(struct pt_conn *c)
 	struct pt_http_conn *hc = pt_pcalloc(c->pool, sizeof(*hc));
 
 	hc->c = c;
-	hc->addr_servers = c->listener->servers;
+	hc->addr_servers = pt_http_addr_servers(c);
 	hc->next_request.handler = http_process_next;
 	hc->next_request.data = hc;
 	c->data = hc;

@@ -99,6 +99,14 @@ struct pt_http_srv {
 struct pt_http_addr_servers {
 	struct pt_http_srv	*default_server;
 	unsigned		 explicit_default:1; /* a listen said default_server */
+	/*
+	 * On a wildcard address (*:80): the servers of specific addresses on
+	 * the same port ("listen 127.0.0.1:80"), which share its socket as in
+	 * nginx and are told apart by the connection's local address.
+	 */
+	struct pt_http_addr_servers **specific;
+	struct pt_sockaddr	*specific_addr;
+	int			 nspecific;
 	struct pt_http_srv	**exact_names;	/* sorted by name (pairs below) */
 	char			**exact_keys;
 	int			 nexact;
@@ -313,6 +321,8 @@ struct pt_http_loc	*pt_http_find_loc(struct pt_request *r);
 struct pt_http_loc	*pt_http_find_named(struct pt_http_srv *s, struct pt_str name);
 /* the server for <host> among those sharing one address */
 struct pt_http_srv	*pt_http_find_server(struct pt_http_addr_servers *as, struct pt_str host);
+/* the servers for connection <c>'s local address (wildcard listeners) */
+struct pt_http_addr_servers *pt_http_addr_servers(struct pt_conn *c);
 /* set the captures of r->srv's ~regex name matching r->host */
 void			 pt_http_server_captures(struct pt_request *r);
 

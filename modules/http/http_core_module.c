@@ -15,6 +15,7 @@ static const char *http_core_location(struct pt_conf_ctx *, const struct pt_dire
 static const char *http_core_listen(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_server_name(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *http_core_error_page(struct pt_conf_ctx *, const struct pt_directive *, void *);
+static const char *http_core_share_wildcards(struct pt_conf_ctx *);
 static const char *http_core_internal(struct pt_conf_ctx *, const struct pt_directive *, void *);
 
 #define SRV(f)	offsetof(struct pt_http_srv, f)
@@ -517,12 +518,6 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 					pl = o;
 					break;
 				}
-				if (pt_sockaddr_port(&o->addr) == pt_sockaddr_port(&hl->addr) &&
-				    o->addr.sa.ss_family == hl->addr.sa.ss_family)
-					return http_core_error_at(cf, s->file, s->line,
-					    pt_psprintf(cf->pool, "listening on %s and %s at once is not "
-					    "supported: use one address per port", o->addr.text,
-					    hl->addr.text));
 			}
 			if (pl == NULL) {
 				pl = pt_array_push(&cycle->listeners);
@@ -550,6 +545,8 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 				as->default_server = s;
 		}
 	}
+	if (http_core_share_wildcards(cf) != NULL)
+		return "";
 	/* name tables per address */
 	for (k = 0; k < cycle->listeners.nelts; k++) {
 		struct pt_listener *pl = (struct pt_listener *)cycle->listeners.elts + k;
@@ -627,6 +624,74 @@ http_core_build_listeners(struct pt_conf_ctx *cf, struct pt_http_main *hm)
 	return NULL;
 }
 
+static int
+http_core_is_wildcard(const struct pt_sockaddr *a)
+{
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+
+	if (a->sa.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)&a->sa)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	if (a->sa.ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)(const void *)&a->sa)->sin6_addr,
+		    &any6, sizeof(any6)) == 0;
+	return 0;
+}
+
+/*
+ * A port with both a wildcard and specific addresses is served by the
+ * wildcard socket alone, as nginx does (two sockets would split the
+ * traffic between them): each specific address keeps its own servers,
+ * picked by the connection's local address. Runs before the name tables
+ * are built, so the specific sets get theirs too; their listener entries
+ * are marked (fds stays NULL, nfds -1) and dropped afterwards.
+ */
+static const char *
+http_core_share_wildcards(struct pt_conf_ctx *cf)
+{
+	struct pt_listener *ls = cf->cycle->listeners.elts;
+	size_t i, j, n = cf->cycle->listeners.nelts;
+
+	for (i = 0; i < n; i++) {
+		struct pt_http_addr_servers *w = ls[i].servers;
+
+		if (!http_core_is_wildcard(&ls[i].addr))
+			continue;
+		for (j = 0; j < n; j++) {
+			if (j == i || ls[j].nfds == -1 || http_core_is_wildcard(&ls[j].addr) ||
+			    ls[j].addr.sa.ss_family != ls[i].addr.sa.ss_family ||
+			    pt_sockaddr_port(&ls[j].addr) != pt_sockaddr_port(&ls[i].addr))
+				continue;
+			if (ls[j].ssl != ls[i].ssl)
+				return http_core_error_at(cf, w->default_server->file,
+				    w->default_server->line, pt_psprintf(cf->pool,
+				    "%s and %s share a socket: both or neither must be \"ssl\"",
+				    ls[i].addr.text, ls[j].addr.text));
+			if (w->specific == NULL) {
+				w->specific = pt_pcalloc(cf->pool, sizeof(*w->specific) * n);
+				w->specific_addr = pt_pcalloc(cf->pool, sizeof(*w->specific_addr) * n);
+			}
+			w->specific[w->nspecific] = ls[j].servers;
+			w->specific_addr[w->nspecific++] = ls[j].addr;
+			ls[j].nfds = -1;
+		}
+	}
+	return NULL;
+}
+
+/* drop the listener entries whose servers now ride on a wildcard socket */
+static void
+http_core_drop_shared(struct pt_cycle *cycle)
+{
+	struct pt_listener *ls = cycle->listeners.elts;
+	size_t i, k = 0;
+
+	for (i = 0; i < cycle->listeners.nelts; i++)
+		if (ls[i].nfds != -1)
+			ls[k++] = ls[i];
+	cycle->listeners.nelts = k;
+}
+
 static const char *
 http_core_block(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 {
@@ -661,7 +726,10 @@ http_core_block(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 		if (http_core_build_locations(cf, s) != NULL)
 			return "";
 	}
-	return http_core_build_listeners(cf, hm);
+	if (http_core_build_listeners(cf, hm) != NULL)
+		return "";
+	http_core_drop_shared(cf->cycle);
+	return NULL;
 }
 
 static int
@@ -822,6 +890,22 @@ pt_http_find_named(struct pt_http_srv *s, struct pt_str name)
 			hi = mid - 1;
 	}
 	return NULL;
+}
+
+struct pt_http_addr_servers *
+pt_http_addr_servers(struct pt_conn *c)
+{
+	struct pt_http_addr_servers *as = c->listener->servers;
+	int i;
+
+	if (as->nspecific == 0)
+		return as;
+	pt_conn_local_addr(c);
+	for (i = 0; i < as->nspecific; i++)
+		if (c->local.len == as->specific_addr[i].len &&
+		    memcmp(&c->local.sa, &as->specific_addr[i].sa, c->local.len) == 0)
+			return as->specific[i];
+	return as;
 }
 
 /* the server for <host> among those on one address */
