@@ -4,6 +4,10 @@ portico_SOURCES += \
 	modules/http/http_core_module.c \
 	modules/http/http_log_module.c \
 	modules/rewrite/rewrite_module.c \
+	modules/static/static.h \
+	modules/static/static_conf.c \
+	modules/static/static_module.c \
+	modules/static/static_send.c \
 	modules/upstream/upstream_module.c \
 	modules/upstream/upstream_priv.h \
 	modules/upstream/balance.c \

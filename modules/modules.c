@@ -8,6 +8,7 @@ extern struct pt_module pt_mod_core;
 extern struct pt_module pt_mod_http_core;
 extern struct pt_module pt_mod_http_log;
 extern struct pt_module pt_mod_rewrite;
+extern struct pt_module pt_mod_static;
 extern struct pt_module pt_mod_upstream;
 extern struct pt_module pt_mod_proxy;
 extern struct pt_module pt_mod_proxy_next;
@@ -22,6 +23,7 @@ struct pt_module *pt_modules[] = {
 	&pt_mod_http_core,
 	&pt_mod_http_log,
 	&pt_mod_rewrite,
+	&pt_mod_static,
 	&pt_mod_upstream,
 	&pt_mod_proxy,
 	&pt_mod_proxy_next,

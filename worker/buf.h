@@ -17,7 +17,17 @@ struct pt_buf {
 	unsigned	 last_buf:1;	/* final buffer of a body */
 	unsigned	 flush:1;	/* send now, do not wait for more */
 	unsigned	 recycled:1;	/* memory comes from the worker's free list */
+	unsigned	 in_file:1;	/* the data is [file_pos, file_last) of <file_fd>,
+					   not memory; sent with sendfile(2), so only
+					   on plain TCP connections (c->ssl == NULL) */
+	int		 file_fd;	/* in_file: descriptor (owner closes it) */
+	int64_t		 file_pos;	/* in_file: next byte to send */
+	int64_t		 file_last;	/* in_file: one past the last byte */
 };
+
+/* bytes still to send from <b>, in memory or in a file */
+#define pt_buf_left(b)	((b)->in_file ? (size_t)((b)->file_last - (b)->file_pos) : \
+			    pt_buf_size(b))
 
 #define pt_buf_size(b)	((size_t)((b)->last - (b)->pos))
 #define pt_buf_free(b)	((size_t)((b)->end - (b)->last))

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -153,6 +154,44 @@ pt_conn_recv(struct pt_conn *c, struct pt_buf *b)
 	}
 }
 
+/*
+ * Send the file buffer <b> (the head of *<chain>) with sendfile(2).
+ * PT_OK when all of it went out (*chain moves past it), else as
+ * pt_conn_send_chain.
+ */
+static int
+conn_sendfile(struct pt_conn *c, struct pt_buf **chain, struct pt_buf *b)
+{
+	while (b->file_pos < b->file_last) {
+		off_t off = (off_t)b->file_pos;
+		size_t len = (size_t)PT_MIN(b->file_last - b->file_pos, (int64_t)1 << 30);
+		ssize_t n = sendfile(c->io.fd, b->file_fd, &off, len);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->writable = 0;
+				return PT_AGAIN;
+			}
+			c->error = 1;
+			pt_log(PT_LOG_INFO, errno, "sendfile() failed on %s", c->peer.text);
+			return PT_ERROR;
+		}
+		if (n == 0) {
+			/* the file shrank under us: the response cannot be completed */
+			c->error = 1;
+			pt_log(PT_LOG_ERR, 0, "sendfile() reached the end of a file that was "
+			    "truncated while being sent to %s", c->peer.text);
+			return PT_ERROR;
+		}
+		b->file_pos += n;
+		c->sent += (size_t)n;
+	}
+	*chain = b->next;
+	return PT_OK;
+}
+
 int
 pt_conn_send_chain(struct pt_conn *c, struct pt_buf **chain)
 {
@@ -166,6 +205,8 @@ pt_conn_send_chain(struct pt_conn *c, struct pt_buf **chain)
 	while (*chain != NULL) {
 		cnt = 0;
 		for (b = *chain; b != NULL && cnt < (int)PT_NELEM(iov); b = b->next) {
+			if (b->in_file)
+				break;		/* memory before it goes first */
 			if (b->last == b->pos)
 				continue;
 			iov[cnt].iov_base = b->pos;
@@ -173,6 +214,14 @@ pt_conn_send_chain(struct pt_conn *c, struct pt_buf **chain)
 			cnt++;
 		}
 		if (cnt == 0) {
+			if (b != NULL && b->in_file) {
+				int rc;
+
+				*chain = b;
+				if ((rc = conn_sendfile(c, chain, b)) != PT_OK)
+					return rc;
+				continue;
+			}
 			*chain = NULL;
 			return PT_OK;
 		}
@@ -189,7 +238,7 @@ pt_conn_send_chain(struct pt_conn *c, struct pt_buf **chain)
 			return PT_ERROR;
 		}
 		c->sent += (size_t)n;
-		for (b = *chain; b != NULL; b = b->next) {
+		for (b = *chain; b != NULL && !b->in_file; b = b->next) {
 			size_t len = (size_t)(b->last - b->pos);
 
 			if ((size_t)n < len) {

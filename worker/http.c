@@ -433,8 +433,10 @@ pt_http_run_phases(struct pt_request *r)
 			    pt_http_find_loc(r);
 
 			r->named_loc = NULL;
-
-			if (l == NULL || (l->internal && r->internal_redirects == 0)) {
+			/* no location matches: the server level serves (nginx) */
+			if (l == NULL)
+				l = r->srv->root_loc;
+			if (l->internal && r->internal_redirects == 0) {
 				pt_http_finalize(r, 404);
 				return;
 			}
@@ -451,7 +453,10 @@ pt_http_run_phases(struct pt_request *r)
 			continue;
 		}
 		if (r->phase == PT_PHASE_CONTENT) {
-			rc = r->loc->content ? r->loc->content(r) : 404;
+			pt_phase_fn content = r->loc->content != NULL ? r->loc->content :
+			    ((struct pt_http_main *)cycle->http)->default_content;
+
+			rc = content != NULL ? content(r) : 404;
 			if (rc == PT_AGAIN || rc == PT_DONE)
 				return;
 			pt_http_finalize(r, rc == PT_DECLINED ? 404 : rc);
@@ -491,8 +496,16 @@ pt_http_internal_redirect(struct pt_request *r, struct pt_str uri)
 			return 500;
 		}
 	} else {
-		r->uri = uri;
+		/* "/uri?args" (error_page, try_files, index) sets the arguments too */
+		const char *q = memchr(uri.data, '?', uri.len);
+
 		r->args = PT_NULL_STR;
+		if (q != NULL) {
+			r->args.data = q + 1;
+			r->args.len = uri.len - (size_t)(q + 1 - uri.data);
+			uri.len = (size_t)(q - uri.data);
+		}
+		r->uri = uri;
 	}
 	r->loc = r->srv->root_loc;
 	r->loc_conf = r->srv->loc_conf;

@@ -124,6 +124,8 @@ struct pt_http_main {
 	/* response filters, see pt_http_filter_add() */
 	struct pt_array		 header_filters;
 	struct pt_var_dyn	*vars;		/* variables defined by directives (var.c) */
+	pt_phase_fn		 default_content; /* locations without a content
+						   handler (static files), NULL = 404 */
 };
 
 /* an output header field of a response */
@@ -319,10 +321,10 @@ struct pt_http_loc	*pt_http_find_location(struct pt_http_srv *s, struct pt_str u
 struct pt_http_loc	*pt_http_find_loc(struct pt_request *r);
 /* the location @<name> of <s>, or NULL */
 struct pt_http_loc	*pt_http_find_named(struct pt_http_srv *s, struct pt_str name);
-/* the server for <host> among those sharing one address */
-struct pt_http_srv	*pt_http_find_server(struct pt_http_addr_servers *as, struct pt_str host);
 /* the servers for connection <c>'s local address (wildcard listeners) */
 struct pt_http_addr_servers *pt_http_addr_servers(struct pt_conn *c);
+/* the server for <host> among those sharing one address */
+struct pt_http_srv	*pt_http_find_server(struct pt_http_addr_servers *as, struct pt_str host);
 /* set the captures of r->srv's ~regex name matching r->host */
 void			 pt_http_server_captures(struct pt_request *r);
 

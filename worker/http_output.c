@@ -72,7 +72,7 @@ pt_http_pending(struct pt_request *r)
 	size_t n = 0;
 
 	for (b = r->hc->out; b != NULL; b = b->next)
-		n += pt_buf_size(b);
+		n += pt_buf_left(b);
 	return n;
 }
 
@@ -192,7 +192,7 @@ pt_http_send(struct pt_request *r, struct pt_buf *chain)
 	int last = 0, rc;
 
 	for (b = chain; b != NULL; b = next) {
-		size_t n = pt_buf_size(b);
+		size_t n = pt_buf_left(b);
 
 		next = b->next;
 		b->next = NULL;
@@ -200,6 +200,7 @@ pt_http_send(struct pt_request *r, struct pt_buf *chain)
 			last = 1;
 		if (r->header_only) {
 			b->pos = b->last;
+			b->file_pos = b->file_last;
 			continue;
 		}
 		r->body_bytes_sent += n;
@@ -209,7 +210,7 @@ pt_http_send(struct pt_request *r, struct pt_buf *chain)
 			char hex[HTTP_CHUNK_HEAD + 1];
 			int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
 
-			if (b->pos - b->start >= hl && b->end - b->last >= 2) {
+			if (!b->in_file && b->pos - b->start >= hl && b->end - b->last >= 2) {
 				/* framing written in place around the data */
 				b->pos -= hl;
 				memcpy(b->pos, hex, (size_t)hl);

@@ -594,6 +594,9 @@ rewrite_handler(struct pt_request *r)
 
 	if (rl == NULL || rl->script == NULL)
 		return PT_DECLINED;
+	/* no location matched: the server's script already ran */
+	if (r->phase == PT_PHASE_REWRITE && r->loc == r->srv->root_loc)
+		return PT_DECLINED;
 	rw_uri_changed = 0;
 	rc = rw_run(r, rl->script, &status);
 	if (status != 0)
