@@ -16,6 +16,8 @@ portico_SOURCES += \
 	modules/proxy/proxy.h \
 	modules/proxy/proxy_module.c \
 	modules/proxy/proxy_conf.c \
+	modules/proxy/proxy_headers.c \
+	modules/headers/headers_module.c \
 	modules/proxy/proxy_retry.h \
 	modules/proxy/proxy_retry.c \
 	modules/tls/tls.h \

@@ -9,6 +9,8 @@ extern struct pt_module pt_mod_http_core;
 extern struct pt_module pt_mod_http_log;
 extern struct pt_module pt_mod_rewrite;
 extern struct pt_module pt_mod_static;
+extern struct pt_module pt_mod_headers;
+extern struct pt_module pt_mod_proxy_headers;
 extern struct pt_module pt_mod_upstream;
 extern struct pt_module pt_mod_proxy;
 extern struct pt_module pt_mod_proxy_next;
@@ -24,6 +26,8 @@ struct pt_module *pt_modules[] = {
 	&pt_mod_http_log,
 	&pt_mod_rewrite,
 	&pt_mod_static,
+	&pt_mod_headers,
+	&pt_mod_proxy_headers,
 	&pt_mod_upstream,
 	&pt_mod_proxy,
 	&pt_mod_proxy_next,

@@ -38,5 +38,7 @@ struct proxy_loc {
 };
 
 int	pt_proxy_handler(struct pt_request *r);
+/* proxy_headers.c: hide/pass, proxy_redirect, proxy_cookie_* on r->out_fields */
+void	pt_proxy_headers_upstream(struct pt_request *r, struct proxy_loc *pl);
 
 #endif /* PT_PROXY_H */

@@ -776,6 +776,7 @@ proxy_process_head(struct proxy_ctx *px, size_t head_len)
 			continue;
 		pt_http_out_add(r, f->name, f->value);
 	}
+	pt_proxy_headers_upstream(r, px->conf);
 	px->in->pos += head_len;
 
 	/* framing of the upstream body */
