@@ -39,8 +39,19 @@ http {
         health_check interval=200ms fails=2 passes=2 uri=/health match=healthy;
     }
 
+    upstream od {
+        zone lb;
+        outlier_detection consecutive=3 base=1s max=10s;
+        server 127.0.0.1:%%PORT_E%% max_fails=0;
+        server 127.0.0.1:%%PORT_A%%;
+    }
+
     server {
         listen 127.0.0.1:%%PORT_L%%;
+        location /od/ {
+            proxy_pass http://od;
+            proxy_next_upstream error timeout http_502;
+        }
         location /shared/ { proxy_pass http://shared; }
         location /checked/ { proxy_pass http://checked; }
         location = /status { upstream_status; }
@@ -51,6 +62,7 @@ $t->write_conf($conf);
 
 my $dir = $t->testdir;
 $t->http_backend('A', handler => sub { return (200, ['X-B' => 'A'], 'A') });
+$t->http_backend('E', handler => sub { return (502, ['X-B' => 'E'], 'bad') });
 for my $b (qw(B C)) {
 	$t->http_backend($b, handler => sub {
 		my ($r) = @_;
@@ -64,7 +76,7 @@ for my $b (qw(B C)) {
 my $port = $t->port('L');
 my $px = $t->port('X');
 $t->run;
-$t->plan(15);
+$t->plan(18);
 
 sub status {
 	my $r = parse_response(http_get($port, '/status'));
@@ -130,6 +142,25 @@ ok(wait_until(sub { (peer(status(), 'checked', 'B') // {})->{state} eq 'up' }, 5
     'health check: B back up after 2 passed checks');
 ok($t->read_file('logs/error.log') =~ /is down: health check failed/
     && $t->read_file('logs/error.log') =~ /is up: health check passed/, 'transitions logged');
+
+# outlier detection: 3 failures in a row eject E for 1s, then for 2s
+sub od_state { (peer(status(), 'od', 'E') // {})->{state} // '' }
+sub eject_time {
+	my $ok = 0;
+	for (1 .. 8) {
+		$ok++ if parse_response(http_get($port, "/od/$_"))->{status} == 200;
+		last if od_state() eq 'ejected';
+	}
+	return (0, $ok) unless od_state() eq 'ejected';
+	my $t0 = now();
+	wait_until(sub { od_state() ne 'ejected' }, 6, 0.05);
+	return (now() - $t0, $ok);
+}
+my ($d1, $ok1) = eject_time();
+my ($d2, $ok2) = eject_time();
+ok($ok1 >= 3 && $ok2 >= 3 && ($ok1 + $ok2) % 1 == 0, 'outlier: clients see no 502');
+ok($d1 > 0.5 && $d1 < 1.8, 'outlier: first ejection ~1s (' . sprintf('%.2f', $d1) . ')');
+ok($d2 > 1.5 && $d2 < 3.5, 'outlier: second ejection ~2s (' . sprintf('%.2f', $d2) . ')');
 
 # configuration errors
 $t->write_file('bad.conf', <<'EOF');

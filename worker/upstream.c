@@ -28,6 +28,8 @@ pt_upstream_peer_usable(const struct pt_upstream *u, const struct pt_upstream_pe
 	if (p->max_fails > 0 && u->npeers > 1 && UP_LOAD(st->fails) >= (uint32_t)p->max_fails
 	    && pt_current_msec < UP_LOAD(st->unavail_until))
 		return 0;
+	if (u->outlier_consecutive > 0 && pt_current_msec < UP_LOAD(st->ejected_until))
+		return 0;
 	return 1;
 }
 
@@ -48,6 +50,49 @@ pt_upstream_peer_weight(const struct pt_upstream_peer *p)
 	return w > 0 ? w : 1;
 }
 
+/*
+ * Outlier detection: <outlier_consecutive> failures in a row eject the
+ * server for outlier_base x 2^(ejections in a row), at most outlier_max.
+ * A success resets the count; a server that stays in for as long as its
+ * last ejection lasted gets one doubling back.
+ */
+static void
+upstream_outlier(struct pt_upstream *u, struct pt_upstream_peer *p, int failed)
+{
+	struct pt_upstream_state *st = p->st;
+	struct pt_shm *shm = u->zone != NULL ? u->zone->shm : NULL;
+	pt_msec_t period = 0;
+
+	if (!failed && UP_LOAD(st->consec) == 0 && UP_LOAD(st->eject_level) == 0)
+		return;
+	if (shm != NULL)
+		pt_shm_lock(shm);
+	if (!failed) {
+		st->consec = 0;
+		if (st->eject_level > 0 && st->ejected_until != 0 && pt_current_msec >=
+		    st->ejected_until + (u->outlier_base << (st->eject_level - 1))) {
+			st->eject_level--;
+			st->ejected_until = pt_current_msec;
+		}
+	} else if (++st->consec >= (uint32_t)u->outlier_consecutive
+	    && pt_current_msec >= st->ejected_until) {
+		period = u->outlier_base << PT_MIN(st->eject_level, 20u);
+		if (period > u->outlier_max)
+			period = u->outlier_max;
+		else
+			st->eject_level++;
+		st->ejected_until = pt_current_msec + period;
+		st->consec = 0;
+		st->ejections++;
+	}
+	if (shm != NULL)
+		pt_shm_unlock(shm);
+	if (period > 0)
+		pt_log(PT_LOG_WARN, 0, "upstream server \"%s\" of \"%s\" ejected for %llums after "
+		    "%ld failures in a row", p->addr.text, u->name, (unsigned long long)period,
+		    u->outlier_consecutive);
+}
+
 /* see upstream.h */
 void
 pt_upstream_peer_report(struct pt_upstream *u, struct pt_upstream_peer *p, int failed)
@@ -56,6 +101,8 @@ pt_upstream_peer_report(struct pt_upstream *u, struct pt_upstream_peer *p, int f
 	struct pt_shm *shm = u->zone != NULL ? u->zone->shm : NULL;
 	int out = 0, back = 0;
 
+	if (u->outlier_consecutive > 0)
+		upstream_outlier(u, p, failed);
 	if (!failed && UP_LOAD(st->fails) == 0)
 		return;				/* the common case takes no lock */
 	if (shm != NULL)

@@ -41,6 +41,9 @@ struct pt_upstream_state {
 	int32_t			 hc_status;	/* last check: HTTP status, -1 error, 0 none */
 	pt_msec_t		 hc_checked;	/* time of the last check */
 	uint32_t		 ewma_us;	/* latency EWMA (least_time), microseconds */
+	uint32_t		 consec;	/* outlier detection: failures in a row */
+	uint32_t		 eject_level;	/* ejections in a row: the period doubles */
+	pt_msec_t		 ejected_until;	/* outlier detection: out until then */
 	uint32_t		 gen;		/* zone record: bumped when reused */
 	char			 key[72];	/* zone record: "group/addr" it belongs to */
 };
@@ -97,6 +100,9 @@ struct pt_upstream {
 	struct pt_upstream_state *local_st;	/* [npeers] state without a zone */
 	struct pt_upstream_hc	*hc;		/* health_check, or NULL */
 	struct pt_upstream_sticky *sticky;	/* sticky cookie, or NULL */
+	long			 outlier_consecutive; /* outlier_detection, 0 = off */
+	pt_msec_t		 outlier_base;	/* first ejection period */
+	pt_msec_t		 outlier_max;	/* longest ejection period */
 	long			 queue_max;	/* queue N: waiting requests per worker, 0 = off */
 	pt_msec_t		 queue_timeout;	/* queue timeout= (60s) */
 	struct pt_upstream_waiter *qhead;	/* this worker's queue, oldest first */

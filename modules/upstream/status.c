@@ -46,6 +46,9 @@ status_state(const struct pt_upstream *u, const struct pt_upstream_peer *p)
 	    __atomic_load_n(&st->fails, __ATOMIC_RELAXED) >= (uint32_t)p->max_fails &&
 	    pt_current_msec < __atomic_load_n(&st->unavail_until, __ATOMIC_RELAXED))
 		return "unavail";
+	if (u->outlier_consecutive > 0 &&
+	    pt_current_msec < __atomic_load_n(&st->ejected_until, __ATOMIC_RELAXED))
+		return "ejected";
 	if (p->max_conns > 0 &&
 	    __atomic_load_n(&st->conns, __ATOMIC_RELAXED) >= (uint32_t)p->max_conns)
 		return "full";

@@ -21,6 +21,7 @@ static const char *upstream_keepalive_timeout(struct pt_conf_ctx *, const struct
     void *);
 static const char *upstream_zone(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static const char *upstream_queue(struct pt_conf_ctx *, const struct pt_directive *, void *);
+static const char *upstream_outlier(struct pt_conf_ctx *, const struct pt_directive *, void *);
 static void upstream_conf_create(struct pt_conf_ctx *, enum pt_conf_level, void *);
 static int upstream_init_worker(struct pt_cycle *);
 static void upstream_exit_worker(struct pt_cycle *);
@@ -41,6 +42,10 @@ static const struct pt_directive upstream_directives[] = {
 	  NULL, "shared-memory zone NAME [SIZE] holding the state of the group's servers" },
 	{ "queue", PT_CTX_UPSTREAM, 0, 0, 1, 2, PT_LEVEL_NONE, PT_NO_OFFSET, upstream_queue, NULL,
 	  NULL, "requests that may wait for a server, per worker: N [timeout=T]" },
+	{ "outlier_detection", PT_CTX_UPSTREAM, 0, 0, 1, 3, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  upstream_outlier, NULL, NULL,
+	  "eject a server after N failures in a row for a doubling period: consecutive=N "
+	  "[base=T] [max=T]" },
 	{ "least_conn", PT_CTX_UPSTREAM, 0, 0, 0, 0, PT_LEVEL_NONE, PT_NO_OFFSET,
 	  pt_upstream_set_method, NULL, NULL,
 	  "send each request to the server with the fewest active requests per weight" },
@@ -418,6 +423,39 @@ upstream_queue(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 	    pt_parse_msec(n->args[1] + 8, &u->queue_timeout) != PT_OK))
 		return pt_psprintf(cf->pool, "invalid parameter \"%s\" in \"%s\" directive",
 		    n->args[1], d->name);
+	return NULL;
+}
+
+/* outlier_detection consecutive=N [base=T] [max=T] */
+static const char *
+upstream_outlier(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
+{
+	const struct pt_conf_node *n = cf->node;
+	struct pt_upstream *u = cf->block_data;
+	int i, bad;
+
+	(void)conf;
+	u->outlier_base = 10000;
+	u->outlier_max = 300000;
+	for (i = 0; i < n->nargs; i++) {
+		const char *a = n->args[i];
+
+		if (strncmp(a, "consecutive=", 12) == 0)
+			bad = pt_parse_int(a + 12, 1, 1000, &u->outlier_consecutive) != PT_OK;
+		else if (strncmp(a, "base=", 5) == 0)
+			bad = pt_parse_msec(a + 5, &u->outlier_base) != PT_OK || u->outlier_base == 0;
+		else if (strncmp(a, "max=", 4) == 0)
+			bad = pt_parse_msec(a + 4, &u->outlier_max) != PT_OK;
+		else
+			bad = 1;
+		if (bad)
+			return pt_psprintf(cf->pool, "invalid parameter \"%s\" in \"%s\" directive",
+			    a, d->name);
+	}
+	if (u->outlier_consecutive == 0)
+		return pt_psprintf(cf->pool, "\"%s\" directive needs consecutive=N", d->name);
+	if (u->outlier_max < u->outlier_base)
+		u->outlier_max = u->outlier_base;
 	return NULL;
 }
 
