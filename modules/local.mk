@@ -18,6 +18,7 @@ portico_SOURCES += \
 	modules/proxy/proxy_conf.c \
 	modules/proxy/proxy_headers.c \
 	modules/headers/headers_module.c \
+	modules/map/map_module.c \
 	modules/proxy/proxy_retry.h \
 	modules/proxy/proxy_retry.c \
 	modules/tls/tls.h \

@@ -11,6 +11,7 @@ extern struct pt_module pt_mod_rewrite;
 extern struct pt_module pt_mod_static;
 extern struct pt_module pt_mod_headers;
 extern struct pt_module pt_mod_proxy_headers;
+extern struct pt_module pt_mod_map;
 extern struct pt_module pt_mod_upstream;
 extern struct pt_module pt_mod_proxy;
 extern struct pt_module pt_mod_proxy_next;
@@ -28,6 +29,7 @@ struct pt_module *pt_modules[] = {
 	&pt_mod_static,
 	&pt_mod_headers,
 	&pt_mod_proxy_headers,
+	&pt_mod_map,
 	&pt_mod_upstream,
 	&pt_mod_proxy,
 	&pt_mod_proxy_next,
