@@ -98,6 +98,17 @@ http {
         server_name exact.users.test;
         location / { return 200 "exact name\n"; }
     }
+    # wildcards: the longest leading one wins over config order, then trailing
+    server {
+        listen 127.0.0.1:%%PORT_A%%;
+        server_name *.wild.test mail.*;
+        location / { return 200 "short wildcard\n"; }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_A%%;
+        server_name *.deep.wild.test mail.deep.*;
+        location / { return 200 "long wildcard\n"; }
+    }
 }
 EOF
 
@@ -149,6 +160,11 @@ my @hosts = (
 	['exact.users.test', "200 exact name\n"],
 	['www.example.test', "200 www of example\n"],
 	['BOB.Users.TEST', "200 user bob\n"],
+	['a.deep.wild.test', "200 long wildcard\n"],
+	['a.wild.test', "200 short wildcard\n"],
+	['mail.deep.example', "200 long wildcard\n"],
+	['mail.example', "200 short wildcard\n"],
+	['mail.deep.wild.test', "200 long wildcard\n"],
 );
 
 sub run_table {

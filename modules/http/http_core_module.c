@@ -926,18 +926,36 @@ pt_http_find_server(struct pt_http_addr_servers *as, struct pt_str host)
 		else
 			hi = mid - 1;
 	}
-	for (i = 0; i < as->nwild; i++) {
-		const char *k = as->wild_keys[i];
-		size_t kl = strlen(k);
+	{
+		/* nginx: the longest leading wildcard, else the longest trailing one */
+		int lead = -1, trail = -1;
+		size_t lead_len = 0, trail_len = 0;
 
-		if (k[0] == '*' && host.len > kl - 1 &&
-		    memcmp(host.data + host.len - (kl - 1), k + 1, kl - 1) == 0)
-			return as->wild_srv[i];
-		if (k[0] == '.' && ((host.len == kl - 1 && memcmp(host.data, k + 1, kl - 1) == 0) ||
-		    (host.len > kl && memcmp(host.data + host.len - kl, k, kl) == 0)))
-			return as->wild_srv[i];
-		if (k[kl - 1] == '*' && host.len > kl - 1 && memcmp(host.data, k, kl - 1) == 0)
-			return as->wild_srv[i];
+		for (i = 0; i < as->nwild; i++) {
+			const char *k = as->wild_keys[i];
+			size_t kl = strlen(k);
+
+			if ((k[0] == '*' && host.len > kl - 1 &&
+			    memcmp(host.data + host.len - (kl - 1), k + 1, kl - 1) == 0) ||
+			    (k[0] == '.' && ((host.len == kl - 1 &&
+			    memcmp(host.data, k + 1, kl - 1) == 0) || (host.len > kl &&
+			    memcmp(host.data + host.len - kl, k, kl) == 0)))) {
+				if (k[0] == '*')
+					kl--;
+				if (lead < 0 || kl > lead_len) {
+					lead = i;
+					lead_len = kl;
+				}
+			} else if (k[kl - 1] == '*' && host.len > kl - 1 &&
+			    memcmp(host.data, k, kl - 1) == 0 && (trail < 0 || kl > trail_len)) {
+				trail = i;
+				trail_len = kl;
+			}
+		}
+		if (lead >= 0)
+			return as->wild_srv[lead];
+		if (trail >= 0)
+			return as->wild_srv[trail];
 	}
 	/* regex names in config order (captures: pt_http_server_captures) */
 	for (i = 0; i < as->nregex; i++)
