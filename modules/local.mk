@@ -30,6 +30,7 @@ portico_SOURCES += \
 	modules/limit_req/limit_req_module.c \
 	modules/limit_req/limit_redis.c \
 	modules/limit_conn/limit_conn_module.c \
+	modules/limit_rate/limit_rate_module.c \
 	modules/access/cidr.h \
 	modules/access/access_module.c \
 	modules/realip/realip_module.c

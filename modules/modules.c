@@ -20,6 +20,7 @@ extern struct pt_module pt_mod_limit_req;
 extern struct pt_module pt_mod_limit_conn;
 extern struct pt_module pt_mod_access;
 extern struct pt_module pt_mod_realip;
+extern struct pt_module pt_mod_limit_rate;
 
 struct pt_module *pt_modules[] = {
 	&pt_mod_core,
@@ -38,6 +39,7 @@ struct pt_module *pt_modules[] = {
 	&pt_mod_limit_conn,
 	&pt_mod_access,
 	&pt_mod_realip,
+	&pt_mod_limit_rate,
 	NULL
 };
 

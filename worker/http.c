@@ -17,6 +17,7 @@ static void http_read_head(struct pt_conn *c);
 static void http_conn_write(struct pt_conn *c);
 static void http_request_end(struct pt_request *r);
 static void http_process_next(struct pt_posted *p);
+static void http_abort(struct pt_request *r, enum pt_close_reason why);
 
 const char *
 pt_http_status_text(int status)
@@ -63,7 +64,7 @@ http_timeout(struct pt_timer *t)
 			pt_http_finalize(r, 408);
 			return;
 		}
-		pt_http_finalize(r, PT_ERROR);
+		http_abort(r, PT_CLOSE_CLIENT_TIMEOUT);
 		return;
 	}
 	http_close(hc, c->idle ? PT_CLOSE_KEEPALIVE_TIMEOUT : PT_CLOSE_CLIENT_TIMEOUT);
@@ -295,10 +296,9 @@ http_check_abort(struct pt_request *r)
 
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 		r->c->eof = 1;
-		r->close_reason = PT_CLOSE_CLIENT_EOF;
 		if (!r->header_sent)
 			r->status = 499;
-		pt_http_finalize(r, PT_ERROR);
+		http_abort(r, PT_CLOSE_CLIENT_EOF);
 	}
 }
 
@@ -359,6 +359,129 @@ http_process_next(struct pt_posted *p)
 		http_read_head(hc->c);
 }
 
+/*
+ * limit_rate: how many bytes of r's response may be written now. The
+ * first limit_rate_after bytes (head included, as in nginx) go at full
+ * speed; from then on the budget grows by limit_rate per second, plus one
+ * slice (1/16 s worth) so a write is never smaller than that. 0 means
+ * "wait": *wait is set to the time until a slice is allowed.
+ */
+static size_t
+http_rate_allowed(struct pt_request *r, pt_msec_t *wait)
+{
+	size_t sent = r->c->sent - r->rate_base;
+	size_t slice = PT_MAX(r->limit_rate / 16, 1);
+	int64_t budget;
+
+	if (sent < r->limit_rate_after)
+		return r->limit_rate_after - sent;
+	if (!r->rate_started) {
+		r->rate_started = 1;
+		r->rate_start = pt_current_msec;
+		r->rate_sent0 = sent;
+	}
+	budget = (int64_t)((uint64_t)r->limit_rate * (pt_current_msec - r->rate_start) / 1000) +
+	    (int64_t)slice - (int64_t)(sent - r->rate_sent0);
+	if (budget > 0)
+		return (size_t)budget;
+	*wait = (pt_msec_t)((uint64_t)(slice - (size_t)budget) * 1000 / r->limit_rate) + 1;
+	return 0;
+}
+
+/*
+ * Write hc->out, at most what r's limit_rate allows (whatever the kind
+ * of the buffers: the one crossing the allowance is cut short for the
+ * write, then restored). PT_OK, PT_AGAIN (socket full), PT_ERROR, or
+ * PT_DECLINED: output is left and r->rate_timer will resume the writer.
+ */
+static void http_rate_wake(struct pt_timer *t);
+
+static int
+http_send_out(struct pt_http_conn *hc, struct pt_request *r)
+{
+	struct pt_buf *b, *cut, *rest;
+	pt_msec_t wait = 0;
+	size_t allow, acc, keep = 0;
+	int64_t saved_file_last = 0;
+	char *saved_last = NULL;
+	int rc;
+
+	if (r == NULL || r->limit_rate == 0)
+		return pt_conn_send_chain(hc->c, &hc->out);
+	if (r->rate_timer.handler == NULL) {
+		/* the first write of the limited response */
+		pt_timer_init(&r->rate_timer, http_rate_wake, r);
+		r->rate_base = r->c->sent;
+	}
+	while (hc->out != NULL) {
+		allow = http_rate_allowed(r, &wait);
+		if (allow == 0) {
+			pt_timer_set(&r->rate_timer, wait);
+			return PT_DECLINED;
+		}
+		cut = NULL;
+		acc = 0;
+		for (b = hc->out; b != NULL; b = b->next) {
+			if (acc + pt_buf_left(b) > allow) {
+				cut = b;
+				keep = allow - acc;
+				break;
+			}
+			acc += pt_buf_left(b);
+		}
+		if (cut == NULL)
+			return pt_conn_send_chain(hc->c, &hc->out);
+		rest = cut->next;
+		cut->next = NULL;
+		/* the end pointers are absolute: the write moves only pos */
+		if (cut->in_file) {
+			saved_file_last = cut->file_last;
+			cut->file_last = cut->file_pos + (int64_t)keep;
+		} else {
+			saved_last = cut->last;
+			cut->last = cut->pos + keep;
+		}
+		rc = pt_conn_send_chain(hc->c, &hc->out);
+		if (cut->in_file)
+			cut->file_last = saved_file_last;
+		else
+			cut->last = saved_last;
+		cut->next = rest;
+		if (hc->out == NULL)
+			hc->out = cut;
+		if (rc != PT_OK)
+			return rc;
+	}
+	return PT_OK;
+}
+
+static void
+http_rate_wake(struct pt_timer *t)
+{
+	struct pt_request *r = t->data;
+
+	http_conn_write(r->c);
+}
+
+/*
+ * The client is gone (write error, timeout, hang-up) while <r> is being
+ * served. A request already finalized (its response was draining) ends
+ * here; pt_http_finalize() would ignore it.
+ */
+static void
+http_abort(struct pt_request *r, enum pt_close_reason why)
+{
+	r->close_reason = why;
+	if (!r->done) {
+		pt_http_finalize(r, PT_ERROR);
+		return;
+	}
+	r->response_incomplete = 1;
+	r->keepalive = 0;
+	r->hc->out = NULL;
+	http_request_end(r);
+}
+
 /* flush queued output; resume whoever waits for it */
 static void
 http_conn_write(struct pt_conn *c)
@@ -369,13 +492,18 @@ http_conn_write(struct pt_conn *c)
 
 	if (hc->out == NULL)
 		return;
-	rc = pt_conn_send_chain(c, &hc->out);
+	rc = http_send_out(hc, r);
 	if (rc == PT_ERROR) {
-		if (r != NULL) {
-			r->close_reason = PT_CLOSE_CLIENT_ERROR;
-			pt_http_finalize(r, PT_ERROR);
-		} else
+		if (r != NULL)
+			http_abort(r, PT_CLOSE_CLIENT_ERROR);
+		else
 			http_close(hc, PT_CLOSE_CLIENT_ERROR);
+		return;
+	}
+	if (rc == PT_DECLINED) {
+		/* limit_rate: r->rate_timer resumes; no send_timeout meanwhile */
+		if (r->on_body == NULL)
+			pt_timer_del(&c->timer);
 		return;
 	}
 	if (rc == PT_AGAIN) {
@@ -409,7 +537,13 @@ pt_http_flush(struct pt_request *r)
 		pt_timer_set(&r->c->timer, r->loc->send_timeout);
 		return PT_AGAIN;
 	}
-	rc = pt_conn_send_chain(r->c, &hc->out);
+	rc = http_send_out(hc, r);
+	if (rc == PT_DECLINED) {
+		/* limit_rate: r->rate_timer resumes the writer */
+		if (!r->on_body)
+			pt_timer_del(&r->c->timer);
+		return PT_AGAIN;
+	}
 	if (rc == PT_OK) {
 		hc->out_tail = NULL;
 		if (!r->on_body)
@@ -617,6 +751,8 @@ http_request_end(struct pt_request *r)
 		enum pt_close_reason why = r->close_reason;
 
 		hc->r = NULL;
+		if (r->rate_timer.handler != NULL)
+			pt_timer_del(&r->rate_timer);
 		pt_pool_destroy(r->pool);
 		if (!keep) {
 			http_close(hc, why == PT_CLOSE_NONE ? PT_CLOSE_DONE : why);

@@ -218,6 +218,20 @@ struct pt_request {
 	void			*on_drain_data;
 	uint64_t		 body_bytes_sent;/* body bytes written */
 	size_t			 header_bytes;	/* bytes of the response head */
+	/*
+	 * Response bandwidth (limit_rate, set by a header filter of the
+	 * limit_rate module): when <limit_rate> > 0 the writer sends the
+	 * first <limit_rate_after> bytes of the response at full speed, then
+	 * at most <limit_rate> bytes per second, waiting on <rate_timer>
+	 * between writes. The rest is the writer's (http.c).
+	 */
+	size_t			 limit_rate;	/* bytes per second, 0 = unlimited */
+	size_t			 limit_rate_after;
+	size_t			 rate_base;	/* c->sent at the first limited write */
+	size_t			 rate_sent0;	/* response bytes out when the rate began */
+	pt_msec_t		 rate_start;	/* when the rate began */
+	unsigned		 rate_started:1;
+	struct pt_timer		 rate_timer;
 
 	/* bookkeeping */
 	int			 phase;		/* current phase */

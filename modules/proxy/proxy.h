@@ -35,6 +35,7 @@ struct proxy_loc {
 	int			 request_buffering;
 	int			 pass_request_headers;
 	int			 pass_request_body;
+	size_t			 limit_rate;	/* proxy_limit_rate, bytes/s, 0 = none */
 };
 
 int	pt_proxy_handler(struct pt_request *r);

@@ -122,6 +122,8 @@ static const struct pt_directive proxy_directives[] = {
 	{ "proxy_pass_request_body", PT_CTX_HTTP_ANY, 0, 0, 1, 1, PT_LEVEL_LOC,
 	  PL(pass_request_body), pt_conf_set_flag, "on", NULL,
 	  "pass the client's request body upstream" },
+	{ "proxy_limit_rate", PT_CTX_HTTP_ANY, 0, 0, 1, 1, PT_LEVEL_LOC, PL(limit_rate),
+	  pt_conf_set_size, "0", NULL, "bytes per second read from the upstream per request" },
 	PT_DIRECTIVE_END
 };
 

@@ -62,6 +62,10 @@ struct proxy_ctx {
 	pt_msec_t		 start;		/* for $upstream_*_time */
 	pt_msec_t		 connect_ms, header_ms;
 	struct pt_timer		 ka_dummy;
+	/* proxy_limit_rate: body bytes read since <rate_start> */
+	uint64_t		 rate_read;
+	pt_msec_t		 rate_start;
+	struct pt_timer		 rate_timer;	/* resumes reading; handler set = in use */
 };
 
 static void proxy_connect(struct proxy_ctx *px);
@@ -123,6 +127,8 @@ proxy_cleanup(void *data)
 
 	/* the request ended while the upstream was still busy */
 	pt_upstream_queue_cancel(&px->wait);
+	if (px->rate_timer.handler != NULL)
+		pt_timer_del(&px->rate_timer);
 	proxy_release(px, 0, 0);
 	for (i = 0; i < px->nbufs; i++)
 		pt_iobuf_put(px->bufs[i]);
@@ -926,6 +932,40 @@ proxy_send_client(struct proxy_ctx *px, struct pt_buf *chain)
 	return rc;
 }
 
+static void
+proxy_rate_wake(struct pt_timer *t)
+{
+	struct proxy_ctx *px = t->data;
+
+	if (px->uc != NULL && !px->resp_done)
+		proxy_relay(px);
+}
+
+/*
+ * proxy_limit_rate: body bytes that may be read from the upstream now
+ * (the clock starts at the first body read; one slice of 1/16 s is
+ * allowed ahead), or 0 with <rate_timer> armed to resume.
+ */
+static int64_t
+proxy_rate_allowed(struct proxy_ctx *px)
+{
+	uint64_t rate = px->conf->limit_rate, slice = PT_MAX(rate / 16, 1);
+	int64_t budget;
+
+	if (px->rate_timer.handler == NULL) {
+		pt_timer_init(&px->rate_timer, proxy_rate_wake, px);
+		px->rate_start = pt_current_msec;
+	}
+	budget = (int64_t)(rate * (pt_current_msec - px->rate_start) / 1000 + slice) -
+	    (int64_t)px->rate_read;
+	if (budget > 0)
+		return budget;
+	/* not waiting for the upstream meanwhile: no read timeout */
+	pt_timer_del(&px->uc->timer);
+	pt_timer_set(&px->rate_timer, (pt_msec_t)((slice - (uint64_t)budget) * 1000 / rate) + 1);
+	return 0;
+}
+
 /*
  * Move body bytes from the upstream to the client while buffers allow:
  * one readv(2) fills every free buffer, one writev(2) sends them.
@@ -944,6 +984,7 @@ proxy_relay(struct proxy_ctx *px)
 	if (px->in != NULL && pt_buf_size(px->in) > 0) {
 		struct pt_buf *b = pt_buf_wrap(r->pool, px->in->pos, pt_buf_size(px->in));
 
+		px->rate_read += pt_buf_size(px->in);
 		px->in->pos = px->in->last;
 		if (proxy_account(px, b) != PT_OK) {
 			proxy_fail(px, 502, "upstream sent invalid chunked response", 0);
@@ -956,6 +997,13 @@ proxy_relay(struct proxy_ctx *px)
 	while (!px->resp_done) {
 		int64_t room = px->resp_left > 0 ? px->resp_left : INT64_MAX;
 
+		if (px->conf->limit_rate > 0) {
+			int64_t allow = proxy_rate_allowed(px);
+
+			if (allow == 0)
+				return;
+			room = PT_MIN(room, allow);
+		}
 		cnt = 0;
 		for (i = 0; i < px->nbufs && cnt < (int)PT_NELEM(iov) && room > 0; i++) {
 			struct pt_buf *b = proxy_free_buf(px, i);
@@ -997,6 +1045,7 @@ proxy_relay(struct proxy_ctx *px)
 			    "readv() failed", n == 0 ? 0 : errno);
 			return;
 		}
+		px->rate_read += (uint64_t)n;
 		chain = NULL;
 		tail = &chain;
 		for (i = 0; i < cnt && n > 0; i++) {
