@@ -13,7 +13,6 @@ portico_SOURCES += \
 	modules/upstream/balance.c \
 	modules/upstream/health.c \
 	modules/upstream/status.c \
-	modules/upstream/resolve.c \
 	modules/proxy/proxy.h \
 	modules/proxy/proxy_module.c \
 	modules/proxy/proxy_conf.c \
