@@ -13,10 +13,10 @@ portico_SOURCES += \
 	modules/upstream/balance.c \
 	modules/upstream/health.c \
 	modules/upstream/status.c \
+	modules/upstream/resolve.c \
 	modules/proxy/proxy.h \
 	modules/proxy/proxy_module.c \
 	modules/proxy/proxy_conf.c \
-	modules/proxy/proxy_dynamic.c \
 	modules/proxy/proxy_headers.c \
 	modules/headers/headers_module.c \
 	modules/map/map_module.c \

@@ -21,7 +21,7 @@ pt_upstream_peer_usable(const struct pt_upstream *u, const struct pt_upstream_pe
 {
 	struct pt_upstream_state *st = p->st;
 
-	if (p->down || UP_LOAD(st->hc_down))
+	if (p->down || p->absent || UP_LOAD(st->hc_down))
 		return 0;
 	if (p->max_conns > 0 && UP_LOAD(st->conns) >= (uint32_t)p->max_conns)
 		return 0;
@@ -190,6 +190,7 @@ const struct pt_upstream_balancer pt_upstream_balancer_wrr = {
 	upstream_wrr_get,
 	NULL,
 	NULL,
+	NULL,
 };
 
 /*---- sticky cookie ----*/
@@ -274,12 +275,15 @@ pt_upstream_peer_get(struct pt_upstream *u, struct pt_request *r, const uint64_t
 
 	if (u->npeers == 0)
 		return NULL;
+	if (u->resolve != NULL)
+		pt_upstream_resolve_sync(u);
 	p = u->sticky != NULL ? upstream_sticky_get(u, r, tried) : NULL;
 	if (p == NULL)
 		p = u->balancer->get(u, r, tried, 0);
 	if (p == NULL && u->nbackup > 0)
 		p = upstream_wrr_get(u, r, tried, 1);
 	if (p != NULL) {
+		p->inflight++;
 		UP_ADD(p->st->conns, 1);
 		UP_ADD(p->st->requests, 1);
 	}
@@ -295,6 +299,8 @@ pt_upstream_peer_put(struct pt_upstream *u, struct pt_upstream_peer *p, int fail
 {
 	uint32_t c = UP_LOAD(p->st->conns);
 
+	if (p->inflight > 0)
+		p->inflight--;
 	/* a record shared with an older generation never goes below zero */
 	while (c > 0 && !__atomic_compare_exchange_n(&p->st->conns, &c, c - 1, 0,
 	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -613,7 +619,7 @@ pt_upstream_idle_put(struct pt_upstream *u, struct pt_upstream_peer *peer, struc
 		upstream_busy_del(kc);
 	requests = (kc != NULL ? kc->requests : 0) + 1;
 
-	if (u->keepalive == 0 || pt_worker.exiting
+	if (u->keepalive == 0 || pt_worker.exiting || peer->absent
 	    || (long)requests >= u->keepalive_requests || !upstream_conn_quiet(c)) {
 		pt_conn_close(c, PT_CLOSE_DONE);
 		return;
@@ -640,6 +646,23 @@ pt_upstream_idle_put(struct pt_upstream *u, struct pt_upstream_peer *peer, struc
 	/* over the limit: the connection idle for the longest time goes */
 	if (u->nidle > (unsigned)u->keepalive)
 		upstream_idle_close(u->idle->idle_prev, PT_CLOSE_DONE);
+}
+
+/* see upstream.h */
+void
+pt_upstream_idle_drop(struct pt_upstream *u, struct pt_upstream_peer *p)
+{
+	struct pt_conn *c, *next;
+	unsigned n = u->nidle;
+
+	for (c = u->idle; n > 0 && c != NULL; c = next, n--) {
+		next = c->idle_next;
+		if (((struct upstream_kconn *)c->data)->peer == p) {
+			if (next == c)
+				next = NULL;
+			upstream_idle_close(c, PT_CLOSE_DONE);
+		}
+	}
 }
 
 /*

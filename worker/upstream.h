@@ -60,8 +60,10 @@ struct pt_upstream_peer {
 	pt_msec_t		 slow_start;	/* slow_start= (0 = off) */
 	struct pt_upstream_state *st;		/* run-time state (zone or per worker) */
 	uint32_t		 sid;		/* sticky cookie value (hash of the address) */
+	unsigned		 inflight;	/* this worker's requests on it (resolve) */
 	unsigned		 down:1;	/* `down` parameter */
 	unsigned		 backup:1;	/* `backup` parameter */
+	unsigned		 absent:1;	/* resolve: a slot with no address now */
 };
 
 struct pt_upstream;
@@ -79,6 +81,11 @@ struct pt_upstream_balancer {
 	void	(*put)(struct pt_upstream *u, struct pt_upstream_peer *peer, int failed);
 	/* config time: prepare <u>->balancer_data once all servers are known */
 	const char *(*init)(struct pt_conf_ctx *cf, struct pt_upstream *u);
+	/*
+	 * Run time (may be NULL): peers changed address or came and went
+	 * (`resolve`); rebuild <u>->balancer_data in place, no allocation.
+	 */
+	void	(*update)(struct pt_upstream *u);
 };
 
 struct pt_upstream {
@@ -108,6 +115,8 @@ struct pt_upstream {
 	struct pt_upstream_waiter *qhead;	/* this worker's queue, oldest first */
 	struct pt_upstream_waiter *qtail;
 	long			 nqueued;
+	/* `server NAME resolve` lines (modules/upstream/resolve.c), or NULL */
+	struct pt_upstream_rserver *resolve;
 
 	/* keep-alive cache of idle upstream connections (per worker) */
 	long			 keepalive;	/* max idle connections, 0 = off */
@@ -153,6 +162,14 @@ void			 pt_upstream_idle_close_all(struct pt_cycle *cycle);
 struct pt_upstream_main {
 	struct pt_array		 upstreams;	/* struct pt_upstream *, in order of creation */
 	struct pt_array		 matches;	/* match blocks (health checks) */
+	/* resolver ADDR... [valid=T] [ipv4=] [ipv6=], resolver_timeout */
+	char			*resolver;	/* "addr:port,..." for c-ares, NULL = none */
+	const char		*resolver_file;	/* where written */
+	int			 resolver_line;
+	pt_msec_t		 resolver_valid; /* valid=, 0 = the answer's TTL */
+	unsigned		 resolver_ipv4:1;
+	unsigned		 resolver_ipv6:1;
+	pt_msec_t		 resolver_timeout; /* resolver_timeout (30s) */
 };
 
 /* most peers in one group: <tried> bitmaps have PT_UPSTREAM_MAX_PEERS bits */
@@ -200,6 +217,16 @@ int	pt_upstream_queue_wait(struct pt_upstream *u, struct pt_upstream_waiter *w,
 	    void (*wake)(void *data, int timed_out), void *data);
 /* take <w> out of its queue, if queued (request ended) */
 void	pt_upstream_queue_cancel(struct pt_upstream_waiter *w);
+
+/*
+ * `resolve`: bring the peers of <u> in line with the address lists that
+ * worker slot 0 published in the group's zone, if they changed since the
+ * last call (one atomic load per resolved server when they did not).
+ * Called before each pick. Worker.
+ */
+void	pt_upstream_resolve_sync(struct pt_upstream *u);
+/* close the idle keep-alive connections of <u> to <p> (its address changed) */
+void	pt_upstream_idle_drop(struct pt_upstream *u, struct pt_upstream_peer *p);
 
 /* smooth weighted round robin, the default balancer of every group */
 extern const struct pt_upstream_balancer pt_upstream_balancer_wrr;

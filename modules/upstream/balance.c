@@ -100,7 +100,7 @@ balance_least_conn_get(struct pt_upstream *u, struct pt_request *r, const uint64
 }
 
 const struct pt_upstream_balancer pt_upstream_balancer_least_conn = {
-	"least_conn", balance_least_conn_get, NULL, NULL,
+	"least_conn", balance_least_conn_get, NULL, NULL, NULL,
 };
 
 /*---- least_time ----*/
@@ -141,24 +141,34 @@ balance_least_time_get(struct pt_upstream *u, struct pt_request *r, const uint64
 }
 
 const struct pt_upstream_balancer pt_upstream_balancer_least_time = {
-	"least_time", balance_least_time_get, NULL, NULL,
+	"least_time", balance_least_time_get, NULL, NULL, NULL,
 };
 
 /*---- hash tables ----*/
+
+/* the cumulative weights; a `resolve` slot with no address weighs nothing */
+static void
+balance_cum_update(struct pt_upstream *u)
+{
+	struct balance_data *bd = u->balancer_data;
+	int i;
+
+	bd->total = 0;
+	for (i = 0; i < u->npeers; i++) {
+		if (!u->peers[i].backup && !u->peers[i].absent)
+			bd->total += u->peers[i].weight;
+		bd->cum[i] = bd->total;
+	}
+}
 
 static const char *
 balance_cum_init(struct pt_conf_ctx *cf, struct pt_upstream *u)
 {
 	struct balance_data *bd = pt_pcalloc(cf->pool, sizeof(*bd));
-	int i;
 
 	bd->cum = pt_pcalloc(cf->pool, (size_t)u->npeers * sizeof(long));
-	for (i = 0; i < u->npeers; i++) {
-		if (!u->peers[i].backup)
-			bd->total += u->peers[i].weight;
-		bd->cum[i] = bd->total;
-	}
 	u->balancer_data = bd;
+	balance_cum_update(u);
 	return NULL;
 }
 
@@ -227,7 +237,7 @@ balance_ip_hash_get(struct pt_upstream *u, struct pt_request *r, const uint64_t 
 }
 
 const struct pt_upstream_balancer pt_upstream_balancer_ip_hash = {
-	"ip_hash", balance_ip_hash_get, NULL, balance_cum_init,
+	"ip_hash", balance_ip_hash_get, NULL, balance_cum_init, balance_cum_update,
 };
 
 /*---- hash KEY [consistent] ----*/
@@ -245,27 +255,21 @@ balance_point_cmp(const void *a, const void *b)
 /*
  * The ring: BALANCE_POINTS x weight points per primary, each the hash of
  * "address#n". Points depend only on the server's own address, so adding
- * or removing a server moves only the keys of its own arcs (~1/N).
+ * or removing a server moves only the keys of its own arcs (~1/N). Built
+ * at config time in room for every slot, rebuilt in place when `resolve`
+ * changes an address.
  */
-static const char *
-balance_hash_init(struct pt_conf_ctx *cf, struct pt_upstream *u)
+static void
+balance_ring_build(struct pt_upstream *u)
 {
-	struct balance_data *bd;
+	struct balance_data *bd = u->balancer_data;
 	char buf[96];
-	size_t n = 0;
 	long j;
 	int i, len;
 
-	balance_cum_init(cf, u);
-	bd = u->balancer_data;
-	if (!u->hash_consistent)
-		return NULL;
-	for (i = 0; i < u->npeers; i++)
-		if (!u->peers[i].backup)
-			n += (size_t)(BALANCE_POINTS * u->peers[i].weight);
-	bd->ring = pt_palloc(cf->pool, (n ? n : 1) * sizeof(*bd->ring));
+	bd->npoints = 0;
 	for (i = 0; i < u->npeers; i++) {
-		if (u->peers[i].backup)
+		if (u->peers[i].backup || u->peers[i].absent)
 			continue;
 		for (j = 0; j < BALANCE_POINTS * u->peers[i].weight; j++) {
 			len = snprintf(buf, sizeof(buf), "%s#%ld", u->peers[i].addr.text, j);
@@ -275,7 +279,33 @@ balance_hash_init(struct pt_conf_ctx *cf, struct pt_upstream *u)
 		}
 	}
 	qsort(bd->ring, bd->npoints, sizeof(*bd->ring), balance_point_cmp);
+}
+
+static const char *
+balance_hash_init(struct pt_conf_ctx *cf, struct pt_upstream *u)
+{
+	struct balance_data *bd;
+	size_t n = 0;
+	int i;
+
+	balance_cum_init(cf, u);
+	bd = u->balancer_data;
+	if (!u->hash_consistent)
+		return NULL;
+	for (i = 0; i < u->npeers; i++)
+		if (!u->peers[i].backup)
+			n += (size_t)(BALANCE_POINTS * u->peers[i].weight);
+	bd->ring = pt_palloc(cf->pool, (n ? n : 1) * sizeof(*bd->ring));
+	balance_ring_build(u);
 	return NULL;
+}
+
+static void
+balance_hash_update(struct pt_upstream *u)
+{
+	balance_cum_update(u);
+	if (u->hash_consistent)
+		balance_ring_build(u);
 }
 
 static struct pt_upstream_peer *
@@ -319,7 +349,7 @@ balance_hash_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tr
 }
 
 const struct pt_upstream_balancer pt_upstream_balancer_hash = {
-	"hash", balance_hash_get, NULL, balance_hash_init,
+	"hash", balance_hash_get, NULL, balance_hash_init, balance_hash_update,
 };
 
 /*---- random [two [least_conn]] ----*/
@@ -389,7 +419,7 @@ balance_random_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *
 }
 
 const struct pt_upstream_balancer pt_upstream_balancer_random = {
-	"random", balance_random_get, NULL, balance_cum_init,
+	"random", balance_random_get, NULL, balance_cum_init, balance_cum_update,
 };
 
 /*---- the directives ----*/

@@ -27,6 +27,7 @@ struct hc_probe {
 	struct pt_upstream	*u;
 	struct pt_upstream_peer	*p;
 	struct pt_sockaddr	 addr;		/* peer address, port= applied */
+	char			 checking[64];	/* p->addr.text when the check began */
 	struct pt_timer		 timer;		/* next check */
 	struct pt_conn		*c;		/* check in progress, or NULL */
 	struct pt_buf		*in;		/* response, from c->pool */
@@ -374,6 +375,12 @@ hc_done(struct hc_probe *pr, int ok, int status, const char *why)
 		pt_conn_close(pr->c, ok ? PT_CLOSE_DONE : PT_CLOSE_UPSTREAM_ERROR);
 		pr->c = NULL;
 	}
+	if (pr->p->absent || strcmp(pr->checking, pr->p->addr.text) != 0) {
+		/* `resolve` moved the slot meanwhile: the result is of no one */
+		if (!pt_worker.exiting)
+			pt_timer_set(&pr->timer, hc->interval);
+		return;
+	}
 	pt_shm_lock(shm);
 	st->hc_status = status;
 	st->hc_checked = pt_current_msec;
@@ -486,6 +493,23 @@ hc_write(struct pt_conn *c)
 		hc_read(c);
 }
 
+/* the address to probe: the peer's now (`resolve` may change it), port= applied */
+static void
+hc_probe_addr(struct hc_probe *pr)
+{
+	pr->addr = pr->p->addr;
+	snprintf(pr->checking, sizeof(pr->checking), "%s", pr->p->addr.text);
+	if (pr->u->hc->port != 0) {
+		if (pr->addr.sa.ss_family == AF_INET)
+			((struct sockaddr_in *)&pr->addr.sa)->sin_port =
+			    htons((uint16_t)pr->u->hc->port);
+		else
+			((struct sockaddr_in6 *)&pr->addr.sa)->sin6_port =
+			    htons((uint16_t)pr->u->hc->port);
+		pt_sockaddr_format(&pr->addr);
+	}
+}
+
 /* timer: open the connection of the next check */
 static void
 hc_start(struct pt_timer *t)
@@ -496,6 +520,13 @@ hc_start(struct pt_timer *t)
 
 	if (pt_worker.exiting || pr->c != NULL)
 		return;
+	if (pr->u->resolve != NULL)
+		pt_upstream_resolve_sync(pr->u);
+	if (pr->p->absent) {
+		pt_timer_set(&pr->timer, pr->u->hc->interval);	/* a `resolve` slot, empty */
+		return;
+	}
+	hc_probe_addr(pr);
 	fd = socket(pr->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		pt_log(PT_LOG_ALERT, errno, "socket() failed for a health check");
@@ -562,16 +593,6 @@ pt_upstream_hc_init_worker(struct pt_cycle *cycle)
 
 			pr->u = u;
 			pr->p = &u->peers[j];
-			pr->addr = u->peers[j].addr;
-			if (u->hc->port != 0) {
-				if (pr->addr.sa.ss_family == AF_INET)
-					((struct sockaddr_in *)&pr->addr.sa)->sin_port =
-					    htons((uint16_t)u->hc->port);
-				else
-					((struct sockaddr_in6 *)&pr->addr.sa)->sin6_port =
-					    htons((uint16_t)u->hc->port);
-				pt_sockaddr_format(&pr->addr);
-			}
 			pr->req = pt_psprintf(cycle->pool, "GET %s HTTP/1.0\r\nHost: %s\r\n"
 			    "User-Agent: portico health check\r\nConnection: close\r\n\r\n",
 			    u->hc->uri, host);

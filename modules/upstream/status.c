@@ -62,7 +62,7 @@ upstream_status_handler(struct pt_request *r)
 	struct pt_upstream **ups = um->upstreams.elts;
 	size_t i, len = 64;
 	char *buf, *p;
-	int j;
+	int j, first;
 
 	for (i = 0; i < um->upstreams.nelts; i++) {
 		len += 128 + 2 * strlen(ups[i]->name) * 6;
@@ -84,12 +84,17 @@ upstream_status_handler(struct pt_request *r)
 		else
 			p += sprintf(p, "null");
 		p += sprintf(p, ",\"peers\":[");
-		for (j = 0; j < u->npeers; j++) {
+		if (u->resolve != NULL)
+			pt_upstream_resolve_sync(u);
+		for (j = 0, first = 1; j < u->npeers; j++) {
 			struct pt_upstream_peer *pe = &u->peers[j];
 			struct pt_upstream_state *st = pe->st;
 
-			if (j > 0)
+			if (pe->absent)
+				continue;	/* a `resolve` slot with no address now */
+			if (!first)
 				*p++ = ',';
+			first = 0;
 			p += sprintf(p, "{\"server\":");
 			p = status_json_str(p, pe->addr.text);
 			p += sprintf(p, ",\"name\":");

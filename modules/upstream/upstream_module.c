@@ -2,11 +2,13 @@
  * upstream_module.c: the `upstream NAME { ... }` block and its server,
  * zone, keepalive, keepalive_requests and keepalive_timeout directives,
  * the balancing method directives (setters in balance.c), health_check
- * and match (health.c), upstream_status (status.c), and the groups that
+ * and match (health.c), upstream_status (status.c), resolver and
+ * resolver_timeout (resolve.c), and the groups that
  * proxy_pass creates implicitly for "http://host:port". The groups live
  * in the module's http-level conf (struct pt_upstream_main); the run-time
  * side is worker/upstream.c.
  */
+#include <arpa/inet.h>
 #include <limits.h>
 #include <strings.h>
 
@@ -27,9 +29,6 @@ static int upstream_init_worker(struct pt_cycle *);
 static void upstream_exit_worker(struct pt_cycle *);
 static const char *upstream_conf_merge(struct pt_conf_ctx *, enum pt_conf_level, void *, void *);
 
-/* addresses one server name may resolve to */
-#define UPSTREAM_MAX_ADDRS	16
-
 static const struct pt_directive upstream_directives[] = {
 	{ "upstream", PT_CTX_HTTP, PT_D_BLOCK | PT_D_MULTI, PT_CTX_UPSTREAM, 1, 1, PT_LEVEL_NONE,
 	  PT_NO_OFFSET, upstream_block, NULL, NULL,
@@ -37,7 +36,14 @@ static const struct pt_directive upstream_directives[] = {
 	{ "server", PT_CTX_UPSTREAM, PT_D_MULTI, 0, 1, PT_D_ARGS_ANY, PT_LEVEL_NONE, PT_NO_OFFSET,
 	  upstream_server, NULL, NULL,
 	  "a server of the group: ADDRESS[:PORT] [weight=N] [max_fails=N] [fail_timeout=T] "
-	  "[max_conns=N] [slow_start=T] [backup] [down]" },
+	  "[max_conns=N] [slow_start=T] [backup] [down] [resolve]" },
+	{ "resolver", PT_CTX_HTTP, 0, 0, 1, PT_D_ARGS_ANY, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_resolver, NULL, NULL,
+	  "DNS servers for `server ... resolve`: ADDRESS[:PORT]... [valid=T] [ipv4=on|off] "
+	  "[ipv6=on|off]" },
+	{ "resolver_timeout", PT_CTX_HTTP, 0, 0, 1, 1, PT_LEVEL_NONE, PT_NO_OFFSET,
+	  pt_upstream_set_resolver_timeout, "30s", NULL,
+	  "time a run-time name resolution may take" },
 	{ "zone", PT_CTX_UPSTREAM, 0, 0, 1, 2, PT_LEVEL_NONE, PT_NO_OFFSET, upstream_zone, NULL,
 	  NULL, "shared-memory zone NAME [SIZE] holding the state of the group's servers" },
 	{ "queue", PT_CTX_UPSTREAM, 0, 0, 1, 2, PT_LEVEL_NONE, PT_NO_OFFSET, upstream_queue, NULL,
@@ -107,6 +113,9 @@ upstream_conf_create(struct pt_conf_ctx *cf, enum pt_conf_level level, void *con
 	if (level == PT_LEVEL_HTTP) {
 		pt_array_init(&um->upstreams, cf->pool, 4, sizeof(struct pt_upstream *));
 		pt_array_init(&um->matches, cf->pool, 2, sizeof(struct upstream_match *));
+		um->resolver_timeout = 30000;
+		um->resolver_ipv4 = 1;
+		um->resolver_ipv6 = 1;
 		pt_upstream_building = um;
 	}
 }
@@ -245,9 +254,77 @@ upstream_param(const char *a, const char *name)
 	return strncmp(a, name, n) == 0 && a[n] == '=';
 }
 
+/* 1 when the host part of "host[:port]" is an IP address, not a name */
+static int
+upstream_is_literal(const char *addr)
+{
+	char host[64];
+	const char *colon;
+	struct in6_addr a6;
+	size_t len;
+
+	if (addr[0] == '[')
+		return 1;
+	colon = strrchr(addr, ':');
+	len = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+	if (len >= sizeof(host))
+		return 0;
+	memcpy(host, addr, len);
+	host[len] = '\0';
+	return inet_pton(AF_INET, host, &a6) == 1;
+}
+
+/*
+ * server NAME[:PORT] ... resolve: UPSTREAM_MAX_ADDRS slots with the
+ * server's parameters, filled with the addresses the name has now
+ * (looked up at start like any server name; none is not an error here:
+ * the slots stay empty until the resolver finds some) and kept in line
+ * with DNS at run time by resolve.c.
+ */
+static const char *
+upstream_server_resolve(struct pt_conf_ctx *cf, const struct pt_directive *d,
+    struct pt_upstream *u, const char *addr, const struct pt_upstream_peer *tpl)
+{
+	struct pt_sockaddr addrs[UPSTREAM_MAX_ADDRS];
+	struct pt_upstream_rserver *rs, **pp;
+	const char *colon = strrchr(addr, ':'), *err = NULL;
+	long port = 80;
+	int naddrs = 0, i;
+
+	if (colon != NULL && pt_parse_int(colon + 1, 1, 65535, &port) != PT_OK)
+		return pt_psprintf(cf->pool, "invalid port in \"%s\" of \"%s\" directive", addr,
+		    d->name);
+	memset(addrs, 0, sizeof(addrs));
+	if (pt_sockaddr_parse(addr, 80, addrs, UPSTREAM_MAX_ADDRS, &naddrs, &err) != PT_OK) {
+		pt_log(PT_LOG_WARN, 0, "host not found in \"%s\" of \"%s\" directive in upstream "
+		    "\"%s\" (%s:%d): %s; the resolver will look it up", addr, d->name, u->name,
+		    cf->node->file, cf->node->line, err);
+		naddrs = 0;
+	}
+	rs = pt_pcalloc(cf->pool, sizeof(*rs));
+	rs->u = u;
+	rs->name = pt_pstrdup(cf->pool, addr);
+	rs->host = colon != NULL ? pt_pstrndup(cf->pool, addr, (size_t)(colon - addr))
+	    : pt_pstrdup(cf->pool, addr);
+	rs->port = (int)port;
+	rs->first = u->npeers;
+	rs->nslots = UPSTREAM_MAX_ADDRS;
+	rs->file = cf->node->file;
+	rs->line = cf->node->line;
+	for (pp = &u->resolve; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = rs;
+	err = upstream_add_peers(cf, u, addr, addrs, UPSTREAM_MAX_ADDRS, tpl);
+	if (err != NULL)
+		return err;
+	for (i = naddrs; i < UPSTREAM_MAX_ADDRS; i++)
+		u->peers[rs->first + i].absent = 1;
+	return NULL;
+}
+
 /*
  * server ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N]
- * [slow_start=T] [backup] [down]
+ * [slow_start=T] [backup] [down] [resolve]
  */
 static const char *
 upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
@@ -257,7 +334,7 @@ upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 	struct pt_sockaddr addrs[UPSTREAM_MAX_ADDRS];
 	struct pt_upstream_peer tpl;
 	const char *addr = n->args[0], *err = NULL, *v;
-	int naddrs, i, len;
+	int naddrs, i, len, resolve = 0;
 
 	(void)conf;
 	PT_ASSERT(u != NULL);
@@ -294,7 +371,9 @@ upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 			tpl.down = 1;
 		} else if (strcmp(a, "backup") == 0) {
 			tpl.backup = 1;
-		} else if (strcmp(a, "resolve") == 0 || upstream_param(a, "route")
+		} else if (strcmp(a, "resolve") == 0) {
+			resolve = 1;
+		} else if (upstream_param(a, "route")
 		    || upstream_param(a, "service")) {
 			return pt_psprintf(cf->pool, "\"%.*s\" parameter of the \"%s\" directive "
 			    "is not supported yet", len, a, d->name);
@@ -313,6 +392,8 @@ upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 	if (strncmp(addr, "unix:", 5) == 0)
 		return pt_psprintf(cf->pool, "unix socket \"%s\" in \"%s\" directive is not "
 		    "supported yet", addr, d->name);
+	if (resolve && !upstream_is_literal(addr))
+		return upstream_server_resolve(cf, d, u, addr, &tpl);
 	if (pt_sockaddr_parse(addr, 80, addrs, UPSTREAM_MAX_ADDRS, &naddrs, &err) != PT_OK)
 		return pt_psprintf(cf->pool, "host not found in \"%s\" of \"%s\" directive in "
 		    "upstream \"%s\": %s", addr, d->name, u->name, err);
@@ -321,7 +402,7 @@ upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 
 /*---- zone: peer state shared by the workers ----*/
 
-#define UPSTREAM_ZONE_MAGIC	0x55505a31u
+#define UPSTREAM_ZONE_MAGIC	0x55505a32u
 
 /* at the start of a zone's data: every peer record ever made in it */
 struct upstream_zone_hdr {
@@ -330,7 +411,108 @@ struct upstream_zone_hdr {
 	uint32_t		 nrec;		/* used entries of <recs> */
 	uint32_t		 cap;		/* size of <recs> */
 	struct pt_upstream_state **recs;	/* records, in the zone */
+	uint32_t		 nlists;	/* used entries of <lists> */
+	uint32_t		 caplists;
+	struct upstream_zaddrs	**lists;	/* `resolve` address lists */
 };
+
+/* grow an array of pointers in the zone to hold one more; locked */
+static int
+upstream_zone_grow(struct pt_shm *shm, void ***arr, uint32_t n, uint32_t *cap)
+{
+	void **na;
+
+	if (n < *cap)
+		return PT_OK;
+	na = pt_slab_alloc_locked(shm, (*cap * 2 + 16) * sizeof(*na));
+	if (na == NULL)
+		return PT_ERROR;
+	if (n > 0)
+		memcpy(na, *arr, n * sizeof(*na));
+	pt_slab_free_locked(shm, *arr);
+	*arr = na;
+	*cap = *cap * 2 + 16;
+	return PT_OK;
+}
+
+/*
+ * The address list of <rs> in zone header <h>, found by key or made; the
+ * addresses known at start (config time) replace the list unless there
+ * are none, when the list published before a reload is kept. Locked.
+ */
+static struct upstream_zaddrs *
+upstream_zone_list(struct pt_shm *shm, struct upstream_zone_hdr *h,
+    struct pt_upstream_rserver *rs)
+{
+	struct pt_upstream *u = rs->u;
+	struct upstream_zaddrs *z = NULL;
+	char key[sizeof(z->key)];
+	uint32_t k;
+	int i, n = 0;
+
+	snprintf(key, sizeof(key), "%s/=%s", u->name, rs->name);
+	for (k = 0; k < h->nlists; k++)
+		if (strcmp(h->lists[k]->key, key) == 0) {
+			z = h->lists[k];
+			break;
+		}
+	if (z == NULL) {
+		if (upstream_zone_grow(shm, (void ***)&h->lists, h->nlists, &h->caplists) != PT_OK)
+			return NULL;
+		z = pt_slab_calloc_locked(shm, sizeof(*z));
+		if (z == NULL)
+			return NULL;
+		memcpy(z->key, key, sizeof(key));
+		h->lists[h->nlists++] = z;
+	}
+	for (i = 0; i < rs->nslots; i++)
+		if (!u->peers[rs->first + i].absent)
+			z->addrs[n++] = u->peers[rs->first + i].addr;
+	if (n > 0 || z->naddrs == 0) {
+		z->naddrs = (uint32_t)n;
+		z->gen++;
+	}
+	return z;
+}
+
+/* find the state record keyed <key>, or make one; locked */
+static struct pt_upstream_state *
+upstream_zone_rec(struct pt_shm *shm, struct upstream_zone_hdr *h, const char *key,
+    int unused_only)
+{
+	struct pt_upstream_state *st;
+	uint32_t k;
+
+	for (k = 0; k < h->nrec; k++)
+		if ((!unused_only || h->recs[k]->gen != h->gen) && strcmp(h->recs[k]->key, key) == 0)
+			return h->recs[k];
+	if (upstream_zone_grow(shm, (void ***)&h->recs, h->nrec, &h->cap) != PT_OK)
+		return NULL;
+	st = pt_slab_calloc_locked(shm, sizeof(*st));
+	if (st == NULL)
+		return NULL;
+	snprintf(st->key, sizeof(st->key), "%s", key);
+	h->recs[h->nrec++] = st;
+	return st;
+}
+
+/* see upstream_priv.h */
+struct pt_upstream_state *
+pt_upstream_zone_state(struct pt_upstream *u, const char *text)
+{
+	struct pt_shm *shm = u->zone->shm;
+	struct upstream_zone_hdr *h = u->zone->data;
+	struct pt_upstream_state *st;
+	char key[sizeof(st->key)];
+
+	snprintf(key, sizeof(key), "%s/%s", u->name, text);
+	pt_shm_lock(shm);
+	st = upstream_zone_rec(shm, h, key, 0);
+	if (st != NULL)
+		st->gen = h->gen;
+	pt_shm_unlock(shm);
+	return st;
+}
 
 /*
  * Master, after the zone is mapped (start and reload). Each peer of each
@@ -348,10 +530,10 @@ upstream_zone_init(struct pt_zone *zone, void *old_data)
 	struct pt_shm *shm = zone->shm;
 	struct upstream_zone_hdr *h = old_data;
 	struct pt_upstream **ups;
-	struct pt_upstream_state *st, **nr;
+	struct pt_upstream_rserver *rs;
+	struct pt_upstream_state *st;
 	char key[sizeof(st->key)];
 	size_t i;
-	uint32_t k;
 	int j, rc = PT_OK;
 
 	pt_shm_lock(shm);
@@ -369,33 +551,18 @@ upstream_zone_init(struct pt_zone *zone, void *old_data)
 		for (j = 0; j < ups[i]->npeers; j++) {
 			struct pt_upstream_peer *p = &ups[i]->peers[j];
 
+			if (p->absent)
+				continue;	/* a `resolve` slot: its record comes with an address */
 			snprintf(key, sizeof(key), "%s/%s", ups[i]->name, p->addr.text);
-			st = NULL;
-			for (k = 0; k < h->nrec; k++)
-				if (h->recs[k]->gen != h->gen && strcmp(h->recs[k]->key, key) == 0) {
-					st = h->recs[k];
-					break;
-				}
-			if (st == NULL) {
-				if (h->nrec == h->cap) {
-					nr = pt_slab_alloc_locked(shm, (h->cap * 2 + 16) * sizeof(*nr));
-					if (nr == NULL)
-						goto nomem;
-					if (h->nrec > 0)
-						memcpy(nr, h->recs, h->nrec * sizeof(*nr));
-					pt_slab_free_locked(shm, h->recs);
-					h->recs = nr;
-					h->cap = h->cap * 2 + 16;
-				}
-				st = pt_slab_calloc_locked(shm, sizeof(*st));
-				if (st == NULL)
-					goto nomem;
-				memcpy(st->key, key, sizeof(key));
-				h->recs[h->nrec++] = st;
-			}
+			st = upstream_zone_rec(shm, h, key, 1);
+			if (st == NULL)
+				goto nomem;
 			st->gen = h->gen;
 			p->st = st;
 		}
+		for (rs = ups[i]->resolve; rs != NULL; rs = rs->next)
+			if ((rs->z = upstream_zone_list(shm, h, rs)) == NULL)
+				goto nomem;
 	}
 	zone->data = h;
 	pt_shm_unlock(shm);
@@ -568,6 +735,10 @@ upstream_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *pare
 		if (u->hc != NULL && u->zone == NULL)
 			return pt_psprintf(cf->pool, "\"health_check\" in upstream \"%s\" needs a "
 			    "\"zone\" (%s:%d)", u->name, u->hc->file, u->hc->line);
+		if (u->resolve != NULL && um->resolver == NULL)
+			return pt_psprintf(cf->pool, "no resolver defined to resolve \"%s\" of upstream "
+			    "\"%s\" (%s:%d): add a \"resolver\" directive", u->resolve->name, u->name,
+			    u->resolve->file, u->resolve->line);
 	}
 	return pt_upstream_hc_merge(cf, um);
 }
@@ -575,6 +746,8 @@ upstream_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *pare
 static int
 upstream_init_worker(struct pt_cycle *cycle)
 {
+	if (pt_upstream_resolve_init_worker(cycle) != PT_OK)
+		return PT_ERROR;
 	return pt_upstream_hc_init_worker(cycle);
 }
 
@@ -582,4 +755,5 @@ static void
 upstream_exit_worker(struct pt_cycle *cycle)
 {
 	pt_upstream_hc_exit_worker(cycle);
+	pt_upstream_resolve_exit_worker(cycle);
 }

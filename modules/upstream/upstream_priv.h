@@ -43,6 +43,39 @@ struct pt_upstream_hc {
 	int			 line;
 };
 
+/* addresses one server name may resolve to (slots of a `resolve` server) */
+#define UPSTREAM_MAX_ADDRS	16
+
+/*
+ * The address list of a `server NAME resolve` line in the group's zone,
+ * keyed "group/=NAME": written by the resolving worker (slot 0), read by
+ * the others when <gen> moves. Kept across reloads.
+ */
+struct upstream_zaddrs {
+	uint32_t		 gen;		/* bumped at each change */
+	uint32_t		 naddrs;
+	struct pt_sockaddr	 addrs[UPSTREAM_MAX_ADDRS];
+	char			 key[72];
+};
+
+/* one `server NAME ... resolve` line */
+struct pt_upstream_rserver {
+	struct pt_upstream_rserver *next;	/* next of the group */
+	struct pt_upstream	*u;
+	const char		*name;		/* "host:port" as written */
+	char			*host;		/* the name to look up */
+	int			 port;
+	int			 first;		/* its slots: u->peers[first .. first+nslots) */
+	int			 nslots;
+	const char		*file;		/* where written */
+	int			 line;
+	struct upstream_zaddrs	*z;		/* with a zone: the published list */
+	uint32_t		 applied;	/* z->gen this worker applied */
+	struct pt_timer		 timer;		/* next query (resolving worker) */
+	unsigned		 busy:1;	/* a query is out */
+	unsigned		 failing:1;	/* the last one failed (logged) */
+};
+
 /* the group list's owner, for the zone init (set in conf_create) */
 extern struct pt_upstream_main	*pt_upstream_building;
 
@@ -54,6 +87,22 @@ const char	*pt_upstream_set_match(struct pt_conf_ctx *, const struct pt_directiv
 const char	*pt_upstream_set_status(struct pt_conf_ctx *, const struct pt_directive *, void *);
 /* resolve match= names after the whole configuration; NULL or error text */
 const char	*pt_upstream_hc_merge(struct pt_conf_ctx *cf, struct pt_upstream_main *um);
+/*
+ * With a zone: the state record of address <text> in <u>'s group, found
+ * or made (a `resolve` server got a new address). NULL when the zone is
+ * full. Worker; takes the zone lock.
+ */
+struct pt_upstream_state *pt_upstream_zone_state(struct pt_upstream *u, const char *text);
+/* replace the addresses of <rs> in this worker by <addrs> (resolve.c) */
+void		 pt_upstream_resolve_apply(struct pt_upstream_rserver *rs,
+		    const struct pt_sockaddr *addrs, int naddrs);
+const char	*pt_upstream_set_resolver(struct pt_conf_ctx *, const struct pt_directive *,
+		    void *);
+const char	*pt_upstream_set_resolver_timeout(struct pt_conf_ctx *,
+		    const struct pt_directive *, void *);
+int		 pt_upstream_resolve_init_worker(struct pt_cycle *cycle);
+void		 pt_upstream_resolve_exit_worker(struct pt_cycle *cycle);
+
 /* worker: start the active checks (worker slot 0 only) */
 int		 pt_upstream_hc_init_worker(struct pt_cycle *cycle);
 void		 pt_upstream_hc_exit_worker(struct pt_cycle *cycle);
