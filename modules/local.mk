@@ -17,6 +17,7 @@ portico_SOURCES += \
 	modules/proxy/proxy.h \
 	modules/proxy/proxy_module.c \
 	modules/proxy/proxy_conf.c \
+	modules/proxy/proxy_dynamic.c \
 	modules/proxy/proxy_headers.c \
 	modules/headers/headers_module.c \
 	modules/map/map_module.c \

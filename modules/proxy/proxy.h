@@ -22,6 +22,8 @@ struct proxy_loc {
 	unsigned		 ssl:1;		/* proxy_pass https:// (modules/tls) */
 	struct pt_str		 host;		/* $proxy_host: host[:port] of the URL */
 	struct pt_str		 loc_name;	/* location prefix replaced by <uri> */
+	struct pt_cv		*url;		/* proxy_pass with variables, else NULL */
+	unsigned		 uri_whole:1;	/* <uri> is the whole target (variables) */
 	struct pt_array		*headers;	/* struct proxy_header; a level that sets
 						   any replaces the inherited list */
 	int			 http_version;	/* enum: 0 = 1.0, 1 = 1.1 */
@@ -41,5 +43,10 @@ struct proxy_loc {
 int	pt_proxy_handler(struct pt_request *r);
 /* proxy_headers.c: hide/pass, proxy_redirect, proxy_cookie_* on r->out_fields */
 void	pt_proxy_headers_upstream(struct pt_request *r, struct proxy_loc *pl);
+/* proxy_dynamic.c: proxy_pass with variables */
+const char *pt_proxy_dynamic_conf(struct pt_conf_ctx *cf, struct proxy_loc *pl, const char *url,
+	    int *dyn);
+int	pt_proxy_dynamic_eval(struct pt_request *r, struct proxy_loc **plp);
+int	pt_proxy_dynamic_init_worker(struct pt_cycle *cycle);
 
 #endif /* PT_PROXY_H */

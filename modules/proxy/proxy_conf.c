@@ -18,11 +18,16 @@ proxy_pass(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 
 	if (cf->ctx != PT_CTX_LOCATION && cf->ctx != PT_CTX_IF)
 		return pt_psprintf(cf->pool, "\"%s\" directive is allowed in locations only", d->name);
+	if (strchr(url, '$') != NULL) {
+		/* with variables: proxy_dynamic.c */
+		int dyn;
+		const char *err = pt_proxy_dynamic_conf(cf, pl, url, &dyn);
+
+		if (err != NULL || dyn)
+			return err;
+	}
 	if (!tls && strncmp(url, "http://", 7) != 0)
 		return pt_psprintf(cf->pool, "invalid URL prefix in \"%s\": \"%s\"", d->name, url);
-	if (strchr(url, '$') != NULL)
-		return pt_psprintf(cf->pool, "\"%s\" with variables comes with the routing work",
-		    d->name);
 	hostp = url + (tls ? 8 : 7);
 	slash = strchr(hostp, '/');
 	name = slash ? pt_pstrndup(cf->pool, hostp, (size_t)(slash - hostp)) :
@@ -140,8 +145,11 @@ proxy_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *parent,
 	 * location's content handler (nested locations do not), and then it
 	 * needs this.
 	 */
-	if (c->upstream == NULL && p != NULL && p->upstream != NULL) {
+	if (c->upstream == NULL && c->url == NULL && p != NULL &&
+	    (p->upstream != NULL || p->url != NULL)) {
 		c->upstream = p->upstream;
+		c->url = p->url;
+		c->ssl = p->ssl;
 		c->uri = p->uri;
 		c->has_uri = p->has_uri;
 		c->host = p->host;
@@ -201,4 +209,5 @@ struct pt_module pt_mod_proxy = {
 	.directives = proxy_directives,
 	.conf_size = { [PT_LEVEL_LOC] = sizeof(struct proxy_loc) },
 	.conf_merge = proxy_conf_merge,
+	.init_worker = pt_proxy_dynamic_init_worker,
 };

@@ -194,7 +194,8 @@ static int
 ph_default_rule(struct pt_request *r, struct proxy_loc *px, struct pt_str *from,
     struct pt_str *to)
 {
-	if (px == NULL || px->host.len == 0)
+	/* none with variables in proxy_pass (nginx) */
+	if (px == NULL || px->host.len == 0 || px->url != NULL)
 		return 0;
 	from->data = pt_psprintf(r->pool, "%s://%.*s%.*s", px->ssl ? "https" : "http",
 	    (int)px->host.len, px->host.data, px->has_uri ? (int)px->uri.len : 1,

@@ -315,6 +315,10 @@ proxy_create_request(struct proxy_ctx *px)
 	if (use_unparsed) {
 		memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
 		p += r->unparsed_uri.len;
+	} else if (pl->uri_whole) {
+		/* proxy_pass with variables and a URI: that URI, as is */
+		memcpy(p, pl->uri.data, pl->uri.len);
+		p += pl->uri.len;
 	} else {
 		struct pt_str rest = r->uri;
 
@@ -1163,6 +1167,13 @@ pt_proxy_handler(struct pt_request *r)
 	struct proxy_ctx *px;
 	int nbufs;
 
+	if (pl->url != NULL) {
+		/* proxy_pass with variables: <pl> becomes this request's copy */
+		int rc = pt_proxy_dynamic_eval(r, &pl);
+
+		if (rc != PT_OK)
+			return rc;
+	}
 	px = pt_pcalloc(r->pool, sizeof(*px));
 	px->r = r;
 	px->conf = pl;
