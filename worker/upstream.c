@@ -6,6 +6,9 @@
  * pool. The configuration side is modules/upstream/upstream_module.c.
  */
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
+#include <unistd.h>
 
 #include "portico.h"
 
@@ -151,6 +154,9 @@ pt_upstream_peer_latency(struct pt_upstream_peer *p, pt_msec_t ms)
 
 	UP_STORE(p->st->ewma_us, old == 0 ? us : old - old / 8 + us / 8);
 }
+
+static void upstream_queue_wake_one(struct pt_upstream *u);
+static void upstream_queue_notify(struct pt_upstream *u);
 
 /*---- smooth weighted round robin ----*/
 
@@ -308,13 +314,42 @@ pt_upstream_peer_put(struct pt_upstream *u, struct pt_upstream_peer *p, int fail
 	pt_upstream_peer_report(u, p, failed);
 	if (u->balancer->put != NULL)
 		u->balancer->put(u, p, failed);
+	/* a server may be free: the oldest waiting request tries again */
 	if (u->qhead != NULL)
-		pt_post(&u->qhead->posted);	/* a server may be free: try again */
+		upstream_queue_wake_one(u);
+	if (u->zqueue != NULL)
+		upstream_queue_notify(u);
 }
 
 /*---- queue ----*/
 
-#define UPSTREAM_QUEUE_POLL	50	/* ms between two looks at a shared zone */
+/*
+ * The queue of a group is per worker. A waiting request is woken by a
+ * release of a server in its own worker, or, with a zone, in any worker:
+ * a worker with requests waiting lists its pid in the group's zone
+ * record, and a worker that releases a server sends a one-byte datagram
+ * to the abstract unix socket "portico-queue-PID" of every listed worker
+ * (the check costs one atomic load when nobody waits). A worker that is
+ * woken with nothing waiting takes itself off the list. Without a socket
+ * (it could not be made) or with the list full, the waiting requests of
+ * this worker look again every UPSTREAM_QUEUE_POLL ms instead.
+ */
+#define UPSTREAM_QUEUE_POLL	50	/* ms, only without a wake-up socket */
+
+static int		 upstream_qfd = -1;	/* this worker's wake-up socket */
+static struct pt_io	 upstream_qio;
+static struct pt_cycle	*upstream_qcycle;
+
+static socklen_t
+upstream_queue_addr(struct sockaddr_un *sun, int pid)
+{
+	int n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "portico-queue-%d", pid);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
 
 static void
 upstream_queue_unlink(struct pt_upstream_waiter *w)
@@ -334,6 +369,113 @@ upstream_queue_unlink(struct pt_upstream_waiter *w)
 	u->nqueued--;
 	pt_timer_del(&w->timer);
 	pt_post_cancel(&w->posted);
+}
+
+/* take the oldest waiter of <u> out of the queue and let it try again */
+static void
+upstream_queue_wake_one(struct pt_upstream *u)
+{
+	struct pt_upstream_waiter *w = u->qhead;
+
+	upstream_queue_unlink(w);
+	pt_post(&w->posted);
+}
+
+/* add (<add>) or remove this worker's pid in <u>'s zone list; 1 if it changed */
+static int
+upstream_queue_list(struct pt_upstream *u, int add)
+{
+	struct pt_upstream_zqueue *zq = u->zqueue;
+	struct pt_shm *shm = u->zone->shm;
+	int32_t self = (int32_t)getpid();
+	uint32_t i, n;
+	int changed = 0;
+
+	pt_shm_lock(shm);
+	n = zq->npids;
+	for (i = 0; i < n && zq->pids[i] != self; i++)
+		;
+	if (add && i == n && n < PT_UPSTREAM_ZQUEUE_PIDS) {
+		zq->pids[n] = self;
+		__atomic_store_n(&zq->npids, n + 1, __ATOMIC_SEQ_CST);
+		changed = 1;
+	} else if (!add && i < n) {
+		zq->pids[i] = zq->pids[n - 1];
+		__atomic_store_n(&zq->npids, n - 1, __ATOMIC_SEQ_CST);
+		changed = 1;
+	}
+	pt_shm_unlock(shm);
+	if (changed)
+		u->qlisted = add ? 1 : 0;
+	return changed;
+}
+
+/* a server of <u> was released: wake the other workers that wait on it */
+static void
+upstream_queue_notify(struct pt_upstream *u)
+{
+	struct pt_upstream_zqueue *zq = u->zqueue;
+	int32_t pids[PT_UPSTREAM_ZQUEUE_PIDS], self;
+	struct sockaddr_un sun;
+	socklen_t len;
+	uint32_t i, n;
+	char one = 'w';
+
+	/* pairs with the waiter's listing then retrying: no wake-up is lost */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&zq->npids, __ATOMIC_SEQ_CST) == 0 || upstream_qfd < 0)
+		return;
+	pt_shm_lock(u->zone->shm);
+	n = PT_MIN(zq->npids, (uint32_t)PT_UPSTREAM_ZQUEUE_PIDS);
+	memcpy(pids, zq->pids, n * sizeof(pids[0]));
+	pt_shm_unlock(u->zone->shm);
+	self = (int32_t)getpid();
+	for (i = 0; i < n; i++) {
+		if (pids[i] == self)
+			continue;
+		len = upstream_queue_addr(&sun, pids[i]);
+		if (sendto(upstream_qfd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+		    (struct sockaddr *)&sun, len) == -1 && (errno == ECONNREFUSED
+		    || errno == ENOENT)) {
+			/* that worker is gone: take it off the list */
+			pt_shm_lock(u->zone->shm);
+			for (n = 0; n < zq->npids; n++)
+				if (zq->pids[n] == pids[i]) {
+					zq->pids[n] = zq->pids[zq->npids - 1];
+					__atomic_store_n(&zq->npids, zq->npids - 1, __ATOMIC_SEQ_CST);
+					break;
+				}
+			pt_shm_unlock(u->zone->shm);
+		}
+	}
+}
+
+/* another worker released a server: wake the oldest waiter of each group */
+static void
+upstream_queue_io(struct pt_io *io, uint32_t events)
+{
+	struct pt_upstream_main *um;
+	struct pt_upstream **ups;
+	char buf[64];
+	size_t i;
+	int got = 0, k;
+
+	(void)events;
+	while (recv(io->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		got++;			/* one datagram per release */
+	if (got == 0 || upstream_qcycle == NULL)
+		return;
+	um = upstream_qcycle->http_conf[pt_mod_upstream.index];
+	ups = um->upstreams.elts;
+	for (i = 0; i < um->upstreams.nelts; i++) {
+		if (ups[i]->zqueue == NULL)
+			continue;
+		if (ups[i]->qhead != NULL)
+			for (k = 0; k < got && ups[i]->qhead != NULL; k++)
+				upstream_queue_wake_one(ups[i]);
+		else if (ups[i]->qlisted)
+			upstream_queue_list(ups[i], 0);
+	}
 }
 
 static void
@@ -364,10 +506,11 @@ pt_upstream_queue_wait(struct pt_upstream *u, struct pt_upstream_waiter *w,
     void (*wake)(void *data, int timed_out), void *data)
 {
 	pt_msec_t left;
+	int again = w->deadline != 0, poll = 0;
 
 	if (u->queue_max == 0 || w->u != NULL)
 		return PT_DECLINED;
-	if (w->deadline == 0) {
+	if (!again) {
 		if (u->nqueued >= u->queue_max)
 			return PT_DECLINED;
 		w->deadline = pt_current_msec + u->queue_timeout;
@@ -377,19 +520,38 @@ pt_upstream_queue_wait(struct pt_upstream *u, struct pt_upstream_waiter *w,
 	w->wake = wake;
 	w->data = data;
 	w->u = u;
-	w->next = NULL;
-	w->prev = u->qtail;
-	if (u->qtail != NULL)
-		u->qtail->next = w;
-	else
+	if (again) {
+		/* woken and beaten to the server: still the oldest */
+		w->prev = NULL;
+		w->next = u->qhead;
+		if (u->qhead != NULL)
+			u->qhead->prev = w;
+		else
+			u->qtail = w;
 		u->qhead = w;
-	u->qtail = w;
+	} else {
+		w->next = NULL;
+		w->prev = u->qtail;
+		if (u->qtail != NULL)
+			u->qtail->next = w;
+		else
+			u->qhead = w;
+		u->qtail = w;
+	}
 	u->nqueued++;
 	pt_timer_init(&w->timer, upstream_queue_timer, w);
-	left = w->deadline - pt_current_msec;
-	pt_timer_set(&w->timer, PT_MIN(left, (pt_msec_t)UPSTREAM_QUEUE_POLL));
 	w->posted.handler = upstream_queue_posted;
 	w->posted.data = w;
+	if (u->zqueue != NULL) {
+		if (upstream_qfd < 0)
+			poll = 1;
+		else if (!u->qlisted && upstream_queue_list(u, 1))
+			pt_post(&w->posted);	/* a release may have come just before */
+		else if (!u->qlisted)
+			poll = 1;		/* the list is full */
+	}
+	left = w->deadline - pt_current_msec;
+	pt_timer_set(&w->timer, poll ? PT_MIN(left, (pt_msec_t)UPSTREAM_QUEUE_POLL) : left);
 	return PT_OK;
 }
 
@@ -399,6 +561,75 @@ pt_upstream_queue_cancel(struct pt_upstream_waiter *w)
 {
 	if (w->u != NULL)
 		upstream_queue_unlink(w);
+	else
+		pt_post_cancel(&w->posted);	/* woken, not run yet */
+}
+
+/* see upstream.h */
+int
+pt_upstream_queue_init_worker(struct pt_cycle *cycle)
+{
+	struct pt_upstream_main *um;
+	struct pt_upstream **ups;
+	struct sockaddr_un sun;
+	socklen_t len;
+	size_t i;
+	int fd, need = 0;
+
+	if (cycle->http_conf == NULL)
+		return PT_OK;
+	um = cycle->http_conf[pt_mod_upstream.index];
+	if (um == NULL)
+		return PT_OK;
+	ups = um->upstreams.elts;
+	for (i = 0; i < um->upstreams.nelts; i++)
+		if (ups[i]->zqueue != NULL)
+			need = 1;
+	if (!need)
+		return PT_OK;
+	upstream_qcycle = cycle;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		pt_log(PT_LOG_ALERT, errno, "socket() failed for the upstream queue");
+		return PT_OK;		/* the queue polls */
+	}
+	len = upstream_queue_addr(&sun, (int)getpid());
+	if (bind(fd, (struct sockaddr *)&sun, len) == -1) {
+		pt_log(PT_LOG_ALERT, errno, "bind() of the upstream queue socket failed");
+		close(fd);
+		return PT_OK;
+	}
+	upstream_qio.fd = fd;
+	upstream_qio.handler = upstream_queue_io;
+	upstream_qio.data = NULL;
+	if (pt_io_add(&upstream_qio) != PT_OK) {
+		close(fd);
+		return PT_OK;
+	}
+	upstream_qfd = fd;
+	return PT_OK;
+}
+
+/* see upstream.h */
+void
+pt_upstream_queue_exit_worker(struct pt_cycle *cycle)
+{
+	struct pt_upstream_main *um;
+	struct pt_upstream **ups;
+	size_t i;
+
+	if (upstream_qcycle == NULL || cycle->http_conf == NULL)
+		return;
+	um = cycle->http_conf[pt_mod_upstream.index];
+	ups = um->upstreams.elts;
+	for (i = 0; i < um->upstreams.nelts; i++)
+		if (ups[i]->qlisted)
+			upstream_queue_list(ups[i], 0);
+	if (upstream_qfd >= 0) {
+		pt_io_del(&upstream_qio);
+		close(upstream_qfd);
+		upstream_qfd = -1;
+	}
 }
 
 /*---- keep-alive cache ----*/

@@ -115,6 +115,8 @@ struct pt_upstream {
 	struct pt_upstream_waiter *qhead;	/* this worker's queue, oldest first */
 	struct pt_upstream_waiter *qtail;
 	long			 nqueued;
+	struct pt_upstream_zqueue *zqueue;	/* queue + zone: the waiting workers */
+	unsigned		 qlisted:1;	/* this worker is in zqueue->pids */
 	/* `server NAME resolve` lines (modules/upstream/resolve.c), or NULL */
 	struct pt_upstream_rserver *resolve;
 
@@ -207,16 +209,34 @@ struct pt_upstream_waiter {
 };
 
 /*
- * Put <w> at the end of <u>'s queue: <wake>(<data>, 0) runs when a server
- * may be free again (a request of this worker released one, or every
- * 50 ms, since other workers release servers too), and <wake>(<data>, 1)
- * once the queue timeout has passed since the first wait. Returns PT_OK,
+ * With `queue` and `zone`: the workers that have requests waiting for a
+ * server of the group, in the zone. A worker that releases a server
+ * sends a datagram to each of them (an abstract unix socket named after
+ * the pid), which wakes their oldest waiting request.
+ */
+#define PT_UPSTREAM_ZQUEUE_PIDS	64
+struct pt_upstream_zqueue {
+	char			 key[72];	/* group name */
+	uint32_t		 npids;		/* used entries of <pids>; read without the lock */
+	int32_t			 pids[PT_UPSTREAM_ZQUEUE_PIDS];
+};
+
+/*
+ * Put <w> in <u>'s queue (at the end; back at the head when it was woken
+ * and found no server again): <wake>(<data>, 0) runs when a server may be
+ * free again, that is when a request of this worker released one or,
+ * with a zone, a request of another worker did; <wake>(<data>, 1) once
+ * the queue timeout has passed since the first wait. Each release wakes
+ * the oldest waiting request of each worker that has one. Returns PT_OK,
  * or PT_DECLINED when the group has no queue or it is full. Worker.
  */
 int	pt_upstream_queue_wait(struct pt_upstream *u, struct pt_upstream_waiter *w,
 	    void (*wake)(void *data, int timed_out), void *data);
 /* take <w> out of its queue, if queued (request ended) */
 void	pt_upstream_queue_cancel(struct pt_upstream_waiter *w);
+/* worker start/exit: the socket other workers wake this one through */
+int	pt_upstream_queue_init_worker(struct pt_cycle *cycle);
+void	pt_upstream_queue_exit_worker(struct pt_cycle *cycle);
 
 /*
  * `resolve`: bring the peers of <u> in line with the address lists that

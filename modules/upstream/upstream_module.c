@@ -402,7 +402,7 @@ upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 
 /*---- zone: peer state shared by the workers ----*/
 
-#define UPSTREAM_ZONE_MAGIC	0x55505a32u
+#define UPSTREAM_ZONE_MAGIC	0x55505a33u
 
 /* at the start of a zone's data: every peer record ever made in it */
 struct upstream_zone_hdr {
@@ -414,6 +414,9 @@ struct upstream_zone_hdr {
 	uint32_t		 nlists;	/* used entries of <lists> */
 	uint32_t		 caplists;
 	struct upstream_zaddrs	**lists;	/* `resolve` address lists */
+	uint32_t		 nqueues;	/* used entries of <queues> */
+	uint32_t		 capqueues;
+	struct pt_upstream_zqueue **queues;	/* `queue`: the waiting workers */
 };
 
 /* grow an array of pointers in the zone to hold one more; locked */
@@ -433,6 +436,26 @@ upstream_zone_grow(struct pt_shm *shm, void ***arr, uint32_t n, uint32_t *cap)
 	*arr = na;
 	*cap = *cap * 2 + 16;
 	return PT_OK;
+}
+
+/* the waiting-workers record of group <u> (it has `queue`); locked */
+static struct pt_upstream_zqueue *
+upstream_zone_queue(struct pt_shm *shm, struct upstream_zone_hdr *h, struct pt_upstream *u)
+{
+	struct pt_upstream_zqueue *zq;
+	uint32_t k;
+
+	for (k = 0; k < h->nqueues; k++)
+		if (strcmp(h->queues[k]->key, u->name) == 0)
+			return h->queues[k];
+	if (upstream_zone_grow(shm, (void ***)&h->queues, h->nqueues, &h->capqueues) != PT_OK)
+		return NULL;
+	zq = pt_slab_calloc_locked(shm, sizeof(*zq));
+	if (zq == NULL)
+		return NULL;
+	snprintf(zq->key, sizeof(zq->key), "%s", u->name);
+	h->queues[h->nqueues++] = zq;
+	return zq;
 }
 
 /*
@@ -563,6 +586,9 @@ upstream_zone_init(struct pt_zone *zone, void *old_data)
 		for (rs = ups[i]->resolve; rs != NULL; rs = rs->next)
 			if ((rs->z = upstream_zone_list(shm, h, rs)) == NULL)
 				goto nomem;
+		if (ups[i]->queue_max > 0
+		    && (ups[i]->zqueue = upstream_zone_queue(shm, h, ups[i])) == NULL)
+			goto nomem;
 	}
 	zone->data = h;
 	pt_shm_unlock(shm);
@@ -746,7 +772,8 @@ upstream_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *pare
 static int
 upstream_init_worker(struct pt_cycle *cycle)
 {
-	if (pt_upstream_resolve_init_worker(cycle) != PT_OK)
+	if (pt_upstream_resolve_init_worker(cycle) != PT_OK
+	    || pt_upstream_queue_init_worker(cycle) != PT_OK)
 		return PT_ERROR;
 	return pt_upstream_hc_init_worker(cycle);
 }
@@ -756,4 +783,5 @@ upstream_exit_worker(struct pt_cycle *cycle)
 {
 	pt_upstream_hc_exit_worker(cycle);
 	pt_upstream_resolve_exit_worker(cycle);
+	pt_upstream_queue_exit_worker(cycle);
 }
