@@ -67,6 +67,7 @@ http {
             proxy_pass http://\$grp;
         }
         location /v6/ { proxy_pass http://[::1]:\$arg_p; }
+        location /static/ { proxy_pass http://localhost:%%PORT_C%%; }
     }
 $v6conf}
 EOF
@@ -149,6 +150,9 @@ sub run_table {
 	ok($t->wait_for_log('logs/error.log',
 	    qr/no resolver defined to resolve "?nonexistent\.invalid/, 3),
 	    "$label: no resolver logged");
+	$m = resp($t, "/ph/x?h=localhost:$pc");
+	is($m->{body}, "C saw /ph/x?h=localhost:$pc host=localhost:$pc\n",
+	    "$label: a host name that a proxy_pass without variables names");
 	$m = resp($t, '/ph/x?h=g1:80');
 	is($m->{status}, 502, "$label: a group name with a port is a host name: 502");
 
@@ -267,6 +271,33 @@ EOF2
 	is($m->{body}, "tls s.test /in/t/y\n", 'https:// by variable to a group');
 	$m = parse_response(http_get($ts->port('A'), "/t/y?h=localhost:$ps")) // {};
 	is($m->{status}, 502, 'https:// to a host name without a resolver: 502');
+}
+
+# a `resolver` serves upstream `resolve` servers, not proxy_pass variables
+SKIP: {
+	my $tr = Portico::Test->new;
+	skip('portico messages', 2) if $tr->is_nginx;
+	$tr->write_conf(<<'EOF2');
+daemon off;
+worker_processes 1;
+pid logs/portico.pid;
+error_log logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    resolver 127.0.0.1:%%PORT_D%%;
+    server {
+        listen 127.0.0.1:%%PORT_A%%;
+        location / { proxy_pass http://$arg_h; }
+    }
+}
+EOF2
+	$tr->run;
+	my $m = parse_response(http_get($tr->port('A'), '/?h=name.test')) // {};
+	is($m->{status}, 502, 'with a resolver: a host name in proxy_pass variables is 502');
+	ok($tr->wait_for_log('logs/error.log',
+	    qr/no run-time resolution of proxy_pass with variables: cannot resolve "name\.test"/, 3),
+	    'with a resolver: logged as not resolved at run time');
 }
 
 SKIP: {

@@ -248,6 +248,10 @@ struct pt_request {
 	enum pt_close_reason	 close_reason;
 	const struct pt_sockaddr *real_addr;	/* realip: the client's address
 						   ($remote_addr), NULL = c->peer */
+	/* limit_req / limit_conn state: checked once per request and kept
+	   across internal redirects (error_page), as in nginx */
+	void			*limit_req_ctx;
+	void			*limit_conn_ctx;
 };
 
 /* the client address of <r>: realip's if set, else the peer's */

@@ -3,6 +3,14 @@
  * first matching rule wins; a denied request gets 403. Runs in the ACCESS
  * phase at priority 100, before limit_req and limit_conn, so that denied
  * clients use no rate or connection quota.
+ *
+ * satisfy all|any (not implemented: there is no authentication module
+ * yet). The hook for it: authentication modules add ACCESS handlers
+ * between 100 and 200; with "satisfy any" this handler would, instead
+ * of answering 403, note the denial in the request and let them run,
+ * the first one that accepts ending the access checks, and the last one
+ * answering 403/401 when none did. limit_req and limit_conn (200, 300)
+ * stay outside: they apply whatever satisfy says, as in nginx.
  */
 #include "portico.h"
 #include "cidr.h"

@@ -9,7 +9,8 @@
  * abort, upstream error, timeout, worker shutdown). A key's node is
  * freed when its count drops to zero, so a full zone holds only keys
  * with requests in progress: a new key then gets limit_conn_status, as
- * in nginx.
+ * in nginx. A request is counted once: its state (r->limit_conn_ctx)
+ * survives internal redirects such as error_page.
  */
 #include "portico.h"
 #include "../limit_req/limit_shm.h"
@@ -217,7 +218,7 @@ static int
 lc_handler(struct pt_request *r)
 {
 	struct lc_loc *ll = pt_http_loc_conf(r, &pt_mod_limit_conn);
-	struct lc_ctx *ctx = pt_http_ctx(r, &pt_mod_limit_conn);
+	struct lc_ctx *ctx = r->limit_conn_ctx;
 	struct lc_rule *rules;
 	size_t i;
 
@@ -225,7 +226,7 @@ lc_handler(struct pt_request *r)
 		return PT_DECLINED;
 	if (ctx == NULL) {
 		ctx = pt_pcalloc(r->pool, sizeof(*ctx));
-		pt_http_set_ctx(r, &pt_mod_limit_conn, ctx);
+		r->limit_conn_ctx = ctx;
 	}
 	ctx->done = 1;
 	ctx->status = LC_PASSED;
@@ -305,7 +306,7 @@ lc_handler(struct pt_request *r)
 static int
 lc_var_status(struct pt_request *r, void *data, struct pt_str *out)
 {
-	struct lc_ctx *ctx = pt_http_ctx(r, &pt_mod_limit_conn);
+	struct lc_ctx *ctx = r->limit_conn_ctx;
 
 	(void)data;
 	if (ctx == NULL || ctx->status == LC_NONE)

@@ -10,6 +10,9 @@
  * delay wins, a rejection undoes the accounts of the rules before it.
  * A zone may be backed by Redis (limit_redis.c) so several hosts share
  * one rate. Runs in the ACCESS phase at priority 200, after allow/deny.
+ * A request is checked once: its state (r->limit_req_ctx) survives an
+ * internal redirect, so an error_page location does not count it again
+ * and still sends the RateLimit fields, as nginx does.
  */
 #include "portico.h"
 #include "limit_req.h"
@@ -473,7 +476,7 @@ static int
 lr_handler(struct pt_request *r)
 {
 	struct lr_loc *ll = pt_http_loc_conf(r, &pt_mod_limit_req);
-	struct lr_ctx *ctx = pt_http_ctx(r, &pt_mod_limit_req);
+	struct lr_ctx *ctx = r->limit_req_ctx;
 	struct lr_rule *rules;
 	unsigned i;
 
@@ -487,7 +490,7 @@ lr_handler(struct pt_request *r)
 		ctx->keys = pt_pcalloc(r->pool, sizeof(struct pt_str) * ll->rules->nelts);
 		pt_timer_init(&ctx->timer, lr_delay_expired, ctx);
 		pt_pool_cleanup_add(r->pool, lr_cleanup, ctx);
-		pt_http_set_ctx(r, &pt_mod_limit_req, ctx);
+		r->limit_req_ctx = ctx;
 	}
 	if (ctx->done)
 		return PT_DECLINED;
@@ -579,7 +582,7 @@ lr_handler(struct pt_request *r)
 static int
 lr_header_filter(struct pt_request *r)
 {
-	struct lr_ctx *ctx = pt_http_ctx(r, &pt_mod_limit_req);
+	struct lr_ctx *ctx = r->limit_req_ctx;
 	struct lr_zone *z;
 	char *p;
 
@@ -604,7 +607,7 @@ lr_header_filter(struct pt_request *r)
 static int
 lr_var_status(struct pt_request *r, void *data, struct pt_str *out)
 {
-	struct lr_ctx *ctx = pt_http_ctx(r, &pt_mod_limit_req);
+	struct lr_ctx *ctx = r->limit_req_ctx;
 
 	(void)data;
 	if (ctx == NULL || ctx->status == LR_NONE)

@@ -57,6 +57,7 @@ static struct pd_slot	 pd_slots[PD_SLOTS];
 static struct pd_slot	*pd_hash[PD_BUCKETS];
 static struct pd_slot	*pd_lru_head, *pd_lru_tail;
 static int		 pd_nfresh;	/* slots never used yet: pd_slots[pd_nfresh..] */
+static int		 pd_resolver;	/* a `resolver` is configured (for upstream servers) */
 
 /*---- config time ----*/
 
@@ -114,7 +115,8 @@ pt_proxy_dynamic_init_worker(struct pt_cycle *cycle)
 	for (i = 0; i < um->upstreams.nelts; i++) {
 		char *lc;
 
-		if (ups[i]->npeers == 0)
+		/* an implicit group that did not resolve is no group (merge refuses it anyway) */
+		if (!ups[i]->defined && ups[i]->npeers == 0)
 			continue;
 		pd_names[n].len = strlen(ups[i]->name);
 		lc = pt_palloc(cycle->pool, pd_names[n].len + 1);
@@ -126,6 +128,7 @@ pt_proxy_dynamic_init_worker(struct pt_cycle *cycle)
 	}
 	qsort(pd_names, n, sizeof(*pd_names), pd_name_cmp);
 	pd_nnames = n;
+	pd_resolver = um->resolver != NULL;
 	return PT_OK;
 }
 
@@ -434,10 +437,12 @@ pt_proxy_dynamic_eval(struct pt_request *r, struct proxy_loc **plp)
 	}
 	if (u == NULL) {
 		if (pd_literal(host, port, &addr) != PT_OK) {
-			pt_log(PT_LOG_ERR, 0, "no resolver defined to resolve \"%.*s\" in "
-			    "\"proxy_pass\", client: %s, request: \"%.*s\"", (int)PT_MIN(host.len, 256),
-			    host.data, r->c->peer.text, (int)r->request_line.len,
-			    r->request_line.data);
+			/* `resolver` serves the `resolve` servers of upstream blocks only */
+			pt_log(PT_LOG_ERR, 0, "%s \"%.*s\" in \"proxy_pass\", client: %s, "
+			    "request: \"%.*s\"", pd_resolver ? "no run-time resolution of "
+			    "proxy_pass with variables: cannot resolve" :
+			    "no resolver defined to resolve", (int)PT_MIN(host.len, 256), host.data,
+			    r->c->peer.text, (int)r->request_line.len, r->request_line.data);
 			return 502;
 		}
 		u = pd_adhoc(r, &addr);
