@@ -122,6 +122,9 @@ http {
         location /noverify/ {
             proxy_pass https://127.0.0.1:%%PORT_S%%/;
         }
+        location /reuse/ {
+            proxy_pass https://127.0.0.1:%%PORT_S%%/;
+        }
     }
     server {
         listen 127.0.0.1:%%PORT_S%% ssl;
@@ -325,6 +328,12 @@ is(resumes($N, '-tls1_2', 4), 0, 'no cache, no tickets: no resumption');
 	($rc, $out) = sh("curl -s http://127.0.0.1:$H/noverify/1 http://127.0.0.1:$H/noverify/2"
 	    . " http://127.0.0.1:$H/noverify/3 -H \"Host: a.test\"");
 	like($out, qr/reused=r\n/, 'proxy_ssl_session_reuse: a later upstream connection resumes');
+	# TLS 1.3 tickets are single use: each resumed connection must leave
+	# a fresh one behind, or every other connection is a full handshake
+	($rc, $out) = sh("curl -s " . join(' ', map { "http://127.0.0.1:$H/reuse/$_" } 1 .. 4)
+	    . " -H \"Host: a.test\"");
+	is(join(' ', $out =~ /reused=(.)/g), '. r r r',
+	    'proxy_ssl_session_reuse: three upstream connections in a row after the first all resume');
 	($rc, $out) = sh("curl -s -o /dev/null -w \"%{http_code}\" http://127.0.0.1:$H/badname/ -H \"Host: a.test\"");
 	is($out, '502', 'proxy_ssl_verify: wrong name, 502');
 	ok($t->wait_for_log('logs/error.log', qr/upstream SSL certificate verify error: \(\d+:[^)]*hostname/i, 3),

@@ -33,6 +33,15 @@ conn_io_handler(struct pt_io *io, uint32_t events)
 		c->hup = 1;
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
 		c->readable = 1;
+		if (c->tls_write_on_in) {
+			/* the TLS write that needed the peer's bytes (tls_io.c) */
+			c->tls_write_on_in = 0;
+			c->writable = 1;
+			if (c->on_write)
+				c->on_write(c);
+			if (io->fd < 0)
+				return;
+		}
 		if (c->on_read)
 			c->on_read(c);
 		/* on_read may have closed the connection */
@@ -41,6 +50,15 @@ conn_io_handler(struct pt_io *io, uint32_t events)
 	}
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
 		c->writable = 1;
+		if (c->tls_read_on_out) {
+			/* the TLS read that needed to write first (tls_io.c) */
+			c->tls_read_on_out = 0;
+			c->readable = 1;
+			if (c->on_read)
+				c->on_read(c);
+			if (io->fd < 0)
+				return;
+		}
 		if (c->on_write)
 			c->on_write(c);
 	}

@@ -46,6 +46,8 @@ struct pt_conn {
 	unsigned		 idle:1;	/* keep-alive idle, may be closed on shutdown */
 	unsigned		 upstream:1;	/* connection to an upstream */
 	unsigned		 tls_done:1;	/* TLS handshake finished on <ssl> */
+	unsigned		 tls_read_on_out:1;/* a TLS read waits for writability */
+	unsigned		 tls_write_on_in:1;/* a TLS write waits for readability */
 	void			*ssl;		/* OpenSSL SSL *, NULL = plain TCP (tls_io.c) */
 	struct pt_conn		*idle_next;	/* worker's idle list (drain on shutdown) */
 	struct pt_conn		*idle_prev;

@@ -6,17 +6,30 @@
  * Edge-triggered contract: c->readable is cleared only when OpenSSL
  * reports WANT_READ (the socket said EAGAIN and no decrypted byte is
  * buffered), c->writable only on WANT_WRITE, exactly as the plain paths
- * do on EAGAIN. Renegotiation is disabled in every context, so a read
- * that needs a write (or the reverse) only happens around a TLS 1.3
- * KeyUpdate; it is reported as PT_AGAIN on the flag that blocked.
+ * do on EAGAIN. Contexts read ahead (one read() takes what the socket
+ * has, not a record header and then its body), so bytes can sit in
+ * OpenSSL rather than in the socket: a finished handshake with some
+ * pending sets c->readable itself.
+ *
+ * Cross-direction waits (renegotiation is off, so only around a TLS 1.3
+ * KeyUpdate): a read that must write first clears c->readable and
+ * c->writable and sets c->tls_read_on_out, so the next EPOLLOUT calls
+ * on_read (conn.c); a write that must read first clears both and sets
+ * c->tls_write_on_in, so the next EPOLLIN calls on_write. Either side
+ * keeps waiting on its own flag meanwhile, with no busy loop.
  *
  * Writes: the chain is copied into a per-worker 16 KiB record buffer
  * (one TLS record for a whole small response instead of one per
- * buffer); a buffer of 16 KiB or more is written from place. Contexts
- * set SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
+ * buffer); a memory buffer of 16 KiB or more is written from place.
+ * File buffers (in_file: sendfile(2) is no use under TLS) are read with
+ * pread(2) into the same record buffer, 16 KiB at a time, so memory
+ * stays bounded whatever the file size. Contexts set
+ * SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
  * and a retried write never presents fewer bytes than the one before
- * (the chain only grows until bytes are consumed), as OpenSSL requires.
+ * (the chain only grows until bytes are consumed, a file's bytes are
+ * read again from the same offset), as OpenSSL requires.
  */
+#include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -61,7 +74,10 @@ pt_tls_recv(struct pt_conn *c, char *buf, size_t len)
 		c->readable = 0;
 		return PT_AGAIN;
 	case SSL_ERROR_WANT_WRITE:
+		/* resumed by the next EPOLLOUT (conn.c) */
+		c->readable = 0;
 		c->writable = 0;
+		c->tls_read_on_out = 1;
 		return PT_AGAIN;
 	case SSL_ERROR_ZERO_RETURN:
 		/* close_notify */
@@ -88,32 +104,66 @@ pt_tls_recv(struct pt_conn *c, char *buf, size_t len)
 	return PT_ERROR;
 }
 
+/*
+ * Fill the record buffer from <b> onwards: memory is copied, file
+ * buffers are read with pread(2). Returns the byte count, or -1 with
+ * the error logged (a file that is shorter than its buffer says).
+ */
+static ssize_t
+tls_gather(struct pt_conn *c, struct pt_buf *b)
+{
+	size_t len = 0;
+
+	for (; b != NULL && len < TLS_RECORD; b = b->next) {
+		size_t take = PT_MIN(pt_buf_left(b), TLS_RECORD - len);
+		ssize_t got;
+
+		if (take == 0)
+			continue;
+		if (!b->in_file) {
+			memcpy(tls_wbuf + len, b->pos, take);
+			len += take;
+			continue;
+		}
+		do
+			got = pread(b->file_fd, tls_wbuf + len, take, (off_t)b->file_pos);
+		while (got == -1 && errno == EINTR);
+		if (got <= 0) {
+			c->error = 1;
+			pt_log(PT_LOG_ERR, got == 0 ? 0 : errno, "pread() of a file being sent to %s "
+			    "failed%s", c->peer.text, got == 0 ? ": the file was truncated" : "");
+			return -1;
+		}
+		len += (size_t)got;
+		if ((size_t)got < take)
+			break;		/* short read: send what came, ask again */
+	}
+	return (ssize_t)len;
+}
+
 int
 pt_tls_send_chain(struct pt_conn *c, struct pt_buf **chain)
 {
 	struct pt_buf *b;
 	const char *data;
 	size_t len;
+	ssize_t got;
 	int n, err;
 
 	for (;;) {
-		while (*chain != NULL && (*chain)->pos == (*chain)->last)
+		while (*chain != NULL && pt_buf_left(*chain) == 0)
 			*chain = (*chain)->next;
 		if (*chain == NULL)
 			return PT_OK;
 		b = *chain;
-		if (pt_buf_size(b) >= TLS_RECORD) {
+		if (!b->in_file && pt_buf_size(b) >= TLS_RECORD) {
 			data = b->pos;
 			len = TLS_RECORD;
 		} else {
-			len = 0;
-			for (; b != NULL && len < TLS_RECORD; b = b->next) {
-				size_t take = PT_MIN(pt_buf_size(b), TLS_RECORD - len);
-
-				memcpy(tls_wbuf + len, b->pos, take);
-				len += take;
-			}
+			if ((got = tls_gather(c, b)) < 0)
+				return PT_ERROR;
 			data = tls_wbuf;
+			len = (size_t)got;
 		}
 		ERR_clear_error();
 		n = SSL_write(c->ssl, data, (int)len);
@@ -124,7 +174,10 @@ pt_tls_send_chain(struct pt_conn *c, struct pt_buf **chain)
 				return PT_AGAIN;
 			}
 			if (err == SSL_ERROR_WANT_READ) {
+				/* resumed by the next EPOLLIN (conn.c) */
+				c->writable = 0;
 				c->readable = 0;
+				c->tls_write_on_in = 1;
 				return PT_AGAIN;
 			}
 			c->error = 1;
@@ -133,13 +186,19 @@ pt_tls_send_chain(struct pt_conn *c, struct pt_buf **chain)
 		}
 		c->sent += (size_t)n;
 		for (b = *chain; b != NULL && n > 0; b = b->next) {
-			size_t have = pt_buf_size(b);
+			size_t have = pt_buf_left(b);
 
 			if ((size_t)n < have) {
-				b->pos += n;
+				if (b->in_file)
+					b->file_pos += n;
+				else
+					b->pos += n;
 				break;
 			}
-			b->pos = b->last;
+			if (b->in_file)
+				b->file_pos = b->file_last;
+			else
+				b->pos = b->last;
 			n -= (int)have;
 			*chain = b->next;
 		}
@@ -156,6 +215,13 @@ pt_tls_handshake(struct pt_conn *c)
 	n = SSL_do_handshake(c->ssl);
 	if (n == 1) {
 		c->tls_done = 1;
+		/*
+		 * Contexts read ahead: bytes that came with the peer's last
+		 * flight (a request right behind the Finished) may already be
+		 * out of the socket, so no edge will announce them.
+		 */
+		if (SSL_has_pending(c->ssl))
+			c->readable = 1;
 		return PT_OK;
 	}
 	err = SSL_get_error(c->ssl, n);

@@ -548,6 +548,8 @@ tls_server_ctx(struct pt_cycle *cycle, struct tls_srv *ts, const char **err)
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	    SSL_MODE_RELEASE_BUFFERS);
+	/* whole socket reads, not a header then a body per record */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	tls_set_proto_options(ctx, ts->protocols);
 	if (ts->prefer_server_ciphers)
 		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -716,6 +718,8 @@ tls_client_ctx(struct pt_cycle *cycle, struct tls_loc *tl, struct pt_array *seen
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	    SSL_MODE_RELEASE_BUFFERS);
+	/* whole socket reads, not a header then a body per record */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	tls_set_proto_options(ctx, tl->protocols);
 	if (SSL_CTX_set_cipher_list(ctx, tl->ciphers) != 1)
 		return pt_psprintf(cycle->pool, "invalid \"proxy_ssl_ciphers\" \"%s\": %s",

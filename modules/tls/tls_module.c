@@ -63,6 +63,18 @@ tls_handshake_step(struct pt_conn *c)
 		c->on_read(c);
 }
 
+/*
+ * A write event while the handshake waits for the client's bytes (the
+ * first EPOLLOUT after accept, most often) has nothing to do: calling
+ * OpenSSL would only cost a read() that says EAGAIN.
+ */
+static void
+tls_handshake_write(struct pt_conn *c)
+{
+	if (c->readable)
+		tls_handshake_step(c);
+}
+
 void
 tls_accept(struct pt_conn *c)
 {
@@ -81,7 +93,7 @@ tls_accept(struct pt_conn *c)
 	SSL_set_accept_state(ssl);
 	c->ssl = ssl;
 	c->on_read = tls_handshake_step;
-	c->on_write = tls_handshake_step;
+	c->on_write = tls_handshake_write;
 	c->timer.handler = tls_handshake_timeout;
 	c->timer.data = c;
 	pt_timer_set(&c->timer, ts->handshake_timeout);
@@ -426,8 +438,13 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *
 			int rc = tls_ticket_init(&keys[i], iv, ectx, hctx, 0);
 
 			OPENSSL_cleanse(autok, sizeof(autok));
-			/* 2: valid, but issue a new ticket under the current key */
-			return rc == 1 && i > 0 ? 2 : rc;
+			/*
+			 * 2: valid, and a new ticket is issued: under the current
+			 * key, and always with TLS 1.3, whose tickets are single
+			 * use (RFC 8446 C.4; OpenSSL clients will not offer one
+			 * twice), so a client that resumes can resume again
+			 */
+			return rc == 1 && (i > 0 || SSL_version(ssl) == TLS1_3_VERSION) ? 2 : rc;
 		}
 	}
 	OPENSSL_cleanse(autok, sizeof(autok));
@@ -708,8 +725,15 @@ pt_tls_upstream_start(struct pt_conn *uc, struct pt_request *r, struct pt_str ho
 		else
 			SSL_set1_host(ssl, name);
 	}
-	if (tl->session_reuse && tl->session != NULL)
-		SSL_set_session(ssl, tl->session);
+	if (tl->session_reuse && tl->session != NULL) {
+		if (SSL_SESSION_is_resumable(tl->session))
+			SSL_set_session(ssl, tl->session);
+		if (SSL_SESSION_get_protocol_version(tl->session) == TLS1_3_VERSION) {
+			/* single use: the connection's own ticket replaces it */
+			SSL_SESSION_free(tl->session);
+			tl->session = NULL;
+		}
+	}
 	uc->ssl = ssl;
 	return PT_OK;
 }
