@@ -61,6 +61,14 @@ proxy_pass(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf)
 		return pt_psprintf(cf->pool, "invalid upstream \"%s\"", name);
 	pl->host.data = name;
 	pl->host.len = strlen(name);
+	/* $proxy_host (and the default Host) leave out the scheme's own port */
+	{
+		const char *dflt = tls ? ":443" : ":80";
+		size_t dl = strlen(dflt);
+
+		if (pl->host.len > dl && strcmp(name + pl->host.len - dl, dflt) == 0)
+			pl->host.len -= dl;
+	}
 	if (slash) {
 		pl->has_uri = 1;
 		pl->uri.data = pt_pstrdup(cf->pool, slash);
