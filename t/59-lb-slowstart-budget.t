@@ -2,8 +2,9 @@
 # gradually; its share of the traffic, measured over one-second windows,
 # climbs from a small fraction to its full share. proxy_retry_budget: a
 # pool whose servers all fail, under a stream of requests, gets retries
-# below the configured share of the requests, where the same pool without
-# a budget gets one retry per request.
+# below the configured share of its requests (the budget is per group:
+# traffic to a healthy group does not buy retries for the sick one),
+# where the same pool without a budget gets one retry per request.
 
 use strict;
 use warnings;
@@ -27,6 +28,9 @@ http {
         server 127.0.0.1:%%PORT_A%% weight=10 max_fails=1 fail_timeout=1s slow_start=4s;
         server 127.0.0.1:%%PORT_B%% weight=10 max_fails=0;
     }
+    upstream healthy {
+        server 127.0.0.1:%%PORT_B%%;
+    }
     upstream sick {
         server 127.0.0.1:%%PORT_C%% max_fails=0;
         server 127.0.0.1:%%PORT_D%% max_fails=0;
@@ -41,6 +45,10 @@ http {
             proxy_retry_budget 20% min=0;
         }
         location /nobudget/ { proxy_pass http://sick; }
+        location /healthy/ {
+            proxy_pass http://healthy;
+            proxy_retry_budget 20% min=0;
+        }
     }
 }
 EOF
@@ -71,8 +79,15 @@ sub get {
 	return ($st // 0, $body // '');
 }
 
-#---- proxy_retry_budget (it counts all the requests of the worker in the
-# last 10 seconds, whatever their location: run it before the slow_start part)
+#---- proxy_retry_budget
+
+# healthy traffic first: it must not raise the sick group's allowance
+my $ok = 0;
+for (1 .. 600) {
+	my ($s) = get('/healthy/');
+	$ok++ if $s == 200;
+}
+is($ok, 600, 'traffic to a healthy group');
 
 sub hits {
 	my $s = $t->read_file('hits');

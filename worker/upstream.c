@@ -28,7 +28,7 @@ pt_upstream_peer_usable(const struct pt_upstream *u, const struct pt_upstream_pe
 		return 0;
 	if (p->max_conns > 0 && UP_LOAD(st->conns) >= (uint32_t)p->max_conns)
 		return 0;
-	if (p->max_fails > 0 && u->npeers > 1 && UP_LOAD(st->fails) >= (uint32_t)p->max_fails
+	if (p->max_fails > 0 && u->npeers - u->nabsent > 1 && UP_LOAD(st->fails) >= (uint32_t)p->max_fails
 	    && pt_current_msec < UP_LOAD(st->unavail_until))
 		return 0;
 	if (u->outlier_consecutive > 0 && pt_current_msec < UP_LOAD(st->ejected_until))
@@ -136,7 +136,7 @@ pt_upstream_peer_report(struct pt_upstream *u, struct pt_upstream_peer *p, int f
 	}
 	if (shm != NULL)
 		pt_shm_unlock(shm);
-	if (out && u->npeers > 1)
+	if (out && u->npeers - u->nabsent > 1)
 		pt_log(PT_LOG_WARN, 0, "upstream server \"%s\" of \"%s\" temporarily disabled "
 		    "for %llums after %ld failures", p->addr.text, u->name,
 		    (unsigned long long)p->fail_timeout, p->max_fails);

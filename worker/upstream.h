@@ -97,6 +97,7 @@ struct pt_upstream {
 	struct pt_upstream_peer	*peers;		/* [npeers], primaries and backups */
 	int			 npeers;
 	int			 nbackup;	/* how many of them are `backup` */
+	int			 nabsent;	/* `resolve` slots with no address now */
 	const struct pt_upstream_balancer *balancer;
 	void			*balancer_data;
 	struct pt_cv		*hash_key;	/* hash KEY */
@@ -116,6 +117,16 @@ struct pt_upstream {
 	struct pt_upstream_waiter *qtail;
 	long			 nqueued;
 	struct pt_upstream_zqueue *zqueue;	/* queue + zone: the waiting workers */
+	/*
+	 * proxy_retry_budget (modules/proxy/proxy_retry.c): requests and
+	 * retries to this group in this worker, in the current 10-second
+	 * window [0] and the one before [1]
+	 */
+	struct {
+		pt_msec_t	 start;
+		uint64_t	 req[2];
+		uint64_t	 retry[2];
+	} budget;
 	unsigned		 qlisted:1;	/* this worker is in zqueue->pids */
 	/* `server NAME resolve` lines (modules/upstream/resolve.c), or NULL */
 	struct pt_upstream_rserver *resolve;

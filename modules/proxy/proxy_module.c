@@ -183,7 +183,7 @@ proxy_fail_ft(struct proxy_ctx *px, unsigned ft, int status, const char *why, in
 		return;
 	}
 	if (free_retry || (can_retry && pt_proxy_next_allowed(r, ft, ++px->tries,
-	    px->first_start, sent, px->u->npeers))) {
+	    px->first_start, sent, px->u))) {
 		if (free_retry && px->peer != NULL) {
 			/* the same peer may be tried again with a fresh connection */
 			int idx = (int)(px->peer - px->u->peers);
@@ -212,7 +212,7 @@ proxy_retry_status(struct proxy_ctx *px, int status)
 	char *s;
 
 	if (ft == 0 || (px->body_streamed && !px->body_whole) ||
-	    !pt_proxy_next_allowed(r, ft, px->tries + 1, px->first_start, 1, px->u->npeers))
+	    !pt_proxy_next_allowed(r, ft, px->tries + 1, px->first_start, 1, px->u))
 		return 0;
 	px->tries++;
 	s = pt_palloc(r->pool, 8);
@@ -511,7 +511,7 @@ proxy_connect(struct proxy_ctx *px)
 	px->start = pt_current_msec;
 	if (px->first_start == 0) {
 		px->first_start = px->start;
-		pt_proxy_next_request(r);
+		pt_proxy_next_request(r, px->u);
 	}
 	proxy_var_append(r, &r->upstream_addr, (struct pt_str){ strlen(px->peer->addr.text),
 	    px->peer->addr.text });

@@ -141,66 +141,62 @@ struct pt_module pt_mod_proxy_next = {
 /*---- run time ----*/
 
 /*
- * The retry budget's view of the last seconds, per worker: requests and
- * retries in the current 10-second window and the one before; the
- * previous window counts for the part of it still inside the last 10 s.
+ * The retry budget's view of the last seconds, per upstream group in the
+ * worker: requests and retries in the current 10-second window and the
+ * one before (u->budget); the previous window counts for the part of it
+ * still inside the last 10 s. Per group, so a sick pool's retries are a
+ * share of its own traffic, not of the traffic to healthy ones.
  */
 #define BUDGET_WINDOW	10000
 
-static struct {
-	pt_msec_t	 start;		/* start of the current window */
-	uint64_t	 req[2];	/* [0] current window, [1] previous */
-	uint64_t	 retry[2];
-} proxy_budget;
-
 static void
-proxy_budget_roll(void)
+proxy_budget_roll(struct pt_upstream *u)
 {
-	if (pt_current_msec < proxy_budget.start + BUDGET_WINDOW)
+	if (pt_current_msec < u->budget.start + BUDGET_WINDOW)
 		return;
-	if (pt_current_msec < proxy_budget.start + 2 * BUDGET_WINDOW) {
-		proxy_budget.req[1] = proxy_budget.req[0];
-		proxy_budget.retry[1] = proxy_budget.retry[0];
-		proxy_budget.start += BUDGET_WINDOW;
+	if (pt_current_msec < u->budget.start + 2 * BUDGET_WINDOW) {
+		u->budget.req[1] = u->budget.req[0];
+		u->budget.retry[1] = u->budget.retry[0];
+		u->budget.start += BUDGET_WINDOW;
 	} else {
-		proxy_budget.req[1] = proxy_budget.retry[1] = 0;
-		proxy_budget.start = pt_current_msec;
+		u->budget.req[1] = u->budget.retry[1] = 0;
+		u->budget.start = pt_current_msec;
 	}
-	proxy_budget.req[0] = proxy_budget.retry[0] = 0;
+	u->budget.req[0] = u->budget.retry[0] = 0;
 }
 
 /* the previous window's share still in the last BUDGET_WINDOW ms */
 static uint64_t
-proxy_budget_est(const uint64_t *v)
+proxy_budget_est(const struct pt_upstream *u, const uint64_t *v)
 {
-	pt_msec_t into = pt_current_msec - proxy_budget.start;
+	pt_msec_t into = pt_current_msec - u->budget.start;
 
 	return v[0] + v[1] * (BUDGET_WINDOW - PT_MIN(into, BUDGET_WINDOW)) / BUDGET_WINDOW;
 }
 
 /* see proxy_retry.h */
 void
-pt_proxy_next_request(struct pt_request *r)
+pt_proxy_next_request(struct pt_request *r, struct pt_upstream *u)
 {
 	(void)r;
-	proxy_budget_roll();
-	proxy_budget.req[0]++;
+	proxy_budget_roll(u);
+	u->budget.req[0]++;
 }
 
 static int
-proxy_budget_take(const struct proxy_next_loc *pn)
+proxy_budget_take(const struct proxy_next_loc *pn, struct pt_upstream *u)
 {
 	uint64_t allowed;
 
 	if (pn->budget == 0)
 		return 1;
-	proxy_budget_roll();
-	allowed = proxy_budget_est(proxy_budget.req) * (uint64_t)pn->budget / 100;
+	proxy_budget_roll(u);
+	allowed = proxy_budget_est(u, u->budget.req) * (uint64_t)pn->budget / 100;
 	if (allowed < (uint64_t)pn->budget_min * (BUDGET_WINDOW / 1000))
 		allowed = (uint64_t)pn->budget_min * (BUDGET_WINDOW / 1000);
-	if (proxy_budget_est(proxy_budget.retry) >= allowed)
+	if (proxy_budget_est(u, u->budget.retry) >= allowed)
 		return 0;
-	proxy_budget.retry[0]++;
+	u->budget.retry[0]++;
 	return 1;
 }
 
@@ -227,13 +223,13 @@ pt_proxy_next_status(struct pt_request *r, int status)
 /* see proxy_retry.h */
 int
 pt_proxy_next_allowed(struct pt_request *r, unsigned ft, int tries, pt_msec_t first, int sent,
-    int npeers)
+    struct pt_upstream *u)
 {
 	const struct proxy_next_loc *pn = pt_http_loc_conf(r, &pt_mod_proxy_next);
 
 	if (((unsigned long)pn->next & ft) == 0 || (pn->next & PROXY_FT_OFF))
 		return 0;
-	if (tries >= npeers || (pn->tries > 0 && tries >= pn->tries))
+	if (tries >= u->npeers - u->nabsent || (pn->tries > 0 && tries >= pn->tries))
 		return 0;
 	if (pn->timeout > 0 && pt_current_msec - first >= pn->timeout)
 		return 0;
@@ -241,7 +237,7 @@ pt_proxy_next_allowed(struct pt_request *r, unsigned ft, int tries, pt_msec_t fi
 	    || r->method_id == PT_HTTP_PATCH || (r->method.len == 4 &&
 	    memcmp(r->method.data, "LOCK", 4) == 0)))
 		return 0;
-	if (!proxy_budget_take(pn)) {
+	if (!proxy_budget_take(pn, u)) {
 		pt_log(PT_LOG_WARN, 0, "retry budget of %ld%% exhausted, not retrying \"%.*s\"",
 		    pn->budget, (int)r->request_line.len, r->request_line.data);
 		return 0;

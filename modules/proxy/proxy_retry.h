@@ -36,11 +36,11 @@ unsigned	pt_proxy_next_status(struct pt_request *r, int status);
  * <tries>: tries made so far, the failed one included; <first>: when the
  * first try started; <sent>: the request reached the failed server (a
  * non-idempotent request is then retried only with non_idempotent);
- * <npeers>: servers in the group. Also counts the retry against the
+ * <u>: the upstream group. Also counts the retry against the group's
  * retry budget when it says yes.
  */
 int		pt_proxy_next_allowed(struct pt_request *r, unsigned ft, int tries,
-		    pt_msec_t first, int sent, int npeers);
+		    pt_msec_t first, int sent, struct pt_upstream *u);
 
 /*
  * Does a try that failed with <ft> count against the server for max_fails
@@ -49,7 +49,7 @@ int		pt_proxy_next_allowed(struct pt_request *r, unsigned ft, int tries,
  */
 int		pt_proxy_next_counts(struct pt_request *r, unsigned ft);
 
-/* a request started (for the retry budget's share) */
-void		pt_proxy_next_request(struct pt_request *r);
+/* a request to group <u> started (for the retry budget's share) */
+void		pt_proxy_next_request(struct pt_request *r, struct pt_upstream *u);
 
 #endif /* PT_PROXY_RETRY_H */

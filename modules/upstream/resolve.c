@@ -170,6 +170,7 @@ pt_upstream_resolve_apply(struct pt_upstream_rserver *rs, const struct pt_sockad
 		p = &u->peers[rs->first + i];
 		if (!p->absent && !resolve_has(addrs, naddrs, p->addr.text)) {
 			p->absent = 1;
+			u->nabsent++;
 			pt_upstream_idle_drop(u, p);
 			changed = 1;
 		}
@@ -214,6 +215,7 @@ pt_upstream_resolve_apply(struct pt_upstream_rserver *rs, const struct pt_sockad
 		}
 		slot->current_weight = 0;
 		slot->absent = 0;
+		u->nabsent--;
 		changed = 1;
 	}
 	if (!changed)

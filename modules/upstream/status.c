@@ -42,7 +42,7 @@ status_state(const struct pt_upstream *u, const struct pt_upstream_peer *p)
 		return "down";
 	if (__atomic_load_n(&st->hc_down, __ATOMIC_RELAXED))
 		return "unhealthy";
-	if (p->max_fails > 0 && u->npeers > 1 &&
+	if (p->max_fails > 0 && u->npeers - u->nabsent > 1 &&
 	    __atomic_load_n(&st->fails, __ATOMIC_RELAXED) >= (uint32_t)p->max_fails &&
 	    pt_current_msec < __atomic_load_n(&st->unavail_until, __ATOMIC_RELAXED))
 		return "unavail";

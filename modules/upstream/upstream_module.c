@@ -319,6 +319,7 @@ upstream_server_resolve(struct pt_conf_ctx *cf, const struct pt_directive *d,
 		return err;
 	for (i = naddrs; i < UPSTREAM_MAX_ADDRS; i++)
 		u->peers[rs->first + i].absent = 1;
+	u->nabsent += UPSTREAM_MAX_ADDRS - naddrs;
 	return NULL;
 }
 
