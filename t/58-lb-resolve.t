@@ -135,9 +135,16 @@ sub backend {
 						my $n = sysread($c, $buf, 4096, length $buf);
 						_exit(0) unless $n;
 					}
-					$buf =~ s/^.*?\r\n\r\n//s;
+					$buf =~ s/^(.*?)\r\n\r\n//s;
+					my $head = $1;
+					if ($head =~ m{^GET /health}) {
+						open my $fh, '>>', "$dir/probes";
+						print $fh "$name\n";
+						close $fh;
+					}
 					syswrite($c, "HTTP/1.1 200 OK\r\nContent-Length: "
 					    . length($name) . "\r\n\r\n$name") or _exit(0);
+					_exit(0) if $head =~ m{ HTTP/1\.0\r\n|\nConnection: close}i;
 				}
 			}
 			close $c;
@@ -159,13 +166,14 @@ error_log logs/error.log info;
 events { worker_connections 256; }
 http {
     access_log off;
-    resolver 127.0.0.1:%%PORT_D%% valid=1s ipv6=off;
+    resolver 127.0.0.1:%%PORT_D%% valid=1s;
     resolver_timeout 2s;
 
     upstream zoned {
         zone dyn 64k;
         server zoned.portico.test:%%PORT_B%% resolve max_fails=0;
         keepalive 8;
+        health_check interval=200ms uri=/health;
     }
     upstream plain {
         server plain.portico.test:%%PORT_B%% resolve;
@@ -225,6 +233,16 @@ for my $g (qw(zoned plain)) {
 	is($bad, 0, "$g: no request failed while the address changed");
 }
 
+# the health checks follow the address (worker slot 0 probes the zone's list)
+my $probed = wait_until(sub { $t->read_file('probes') =~ /^two$/m }, 5);
+ok($probed, 'the new address is health-checked');
+my $hc = wait_until(sub {
+	my $j = eval { decode_json((get('/status'))[1]) } or return;
+	my ($p) = grep { $_->{server} eq "127.0.0.2:$bport" } @{$j->{upstreams}{zoned}{peers}};
+	return $p && $p->{health_checks} && $p->{health_checks}{last_status} == 200 ? $p : undef;
+}, 5);
+ok($hc, 'upstream_status shows its last check: 200');
+
 # both addresses: both take traffic
 set_dns('zoned.portico.test' => '127.0.0.1 127.0.0.2', 'plain.portico.test' => '127.0.0.2');
 my %n;
@@ -262,6 +280,24 @@ my ($took, $bad, $seen) = until_all('/zoned/', 'one', 10);
 ok(defined $took, 'the name is back') or diag explain $seen;
 like($t->read_file('logs/error.log'), qr/"zoned\.portico\.test:\d+" of upstream "zoned" resolves again/,
     'recovery is logged');
+
+# a reload under traffic: the new workers start from the list in the zone
+# (the system resolver, used at start-up, does not know the test names)
+$t->signal('HUP');
+my ($rbad, $rn) = (0, 0);
+my $reloaded = wait_until(sub {
+	my ($st, $body) = get('/zoned/');
+	$rn++;
+	$rbad++ if $st != 200 || $body ne 'one';
+	return $t->read_file('logs/error.log') =~ /configuration generation 2 started/;
+}, 10, 0);
+ok($reloaded, 'reloaded');
+for (1 .. 40) {
+	my ($st, $body) = get('/zoned/');
+	$rn++;
+	$rbad++ if $st != 200 || $body ne 'one';
+}
+is($rbad, 0, "no request failed across the reload ($rn requests)");
 $t->stop;
 stop_spawned();
 unlike($t->read_file('logs/error.log'), qr/\[(alert|emerg)\]/, 'no alert in the log');
