@@ -165,29 +165,47 @@ static void upstream_queue_notify(struct pt_upstream *u);
  * weight is chosen and loses the sum of the gains. Over a round of
  * sum(weights) picks each peer is chosen <weight> times, interleaved.
  * Peers that are unusable or already tried for this request take no part.
+ * With a zone the current weights are the zone's, updated under its lock,
+ * so all workers take turns in one rotation (as nginx does); without, each
+ * worker has its own.
  */
 static struct pt_upstream_peer *
 upstream_wrr_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tried,
     int backup)
 {
 	struct pt_upstream_peer *p, *best = NULL;
-	long total = 0, w;
-	int i;
+	int64_t total = 0, w, best_cw = 0;
+	int i, shared = u->zone != NULL;
 
 	(void)r;
+	if (shared)
+		pt_shm_lock(u->zone->shm);
 	for (i = 0; i < u->npeers; i++) {
+		int64_t cw;
+
 		p = &u->peers[i];
 		if ((int)p->backup != backup || pt_upstream_tried(tried, i)
 		    || !pt_upstream_peer_usable(u, p))
 			continue;
 		w = pt_upstream_peer_weight(p);
-		p->current_weight += w;
+		if (shared)
+			cw = p->st->current_weight += w;
+		else
+			cw = p->current_weight += w;
 		total += w;
-		if (best == NULL || p->current_weight > best->current_weight)
+		if (best == NULL || cw > best_cw) {
 			best = p;
+			best_cw = cw;
+		}
 	}
-	if (best != NULL)
-		best->current_weight -= total;
+	if (best != NULL) {
+		if (shared)
+			best->st->current_weight -= total;
+		else
+			best->current_weight -= total;
+	}
+	if (shared)
+		pt_shm_unlock(u->zone->shm);
 	return best;
 }
 

@@ -44,6 +44,7 @@ struct pt_upstream_state {
 	uint32_t		 consec;	/* outlier detection: failures in a row */
 	uint32_t		 eject_level;	/* ejections in a row: the period doubles */
 	pt_msec_t		 ejected_until;	/* outlier detection: out until then */
+	int64_t			 current_weight;/* smooth WRR with a zone (under its lock) */
 	uint32_t		 gen;		/* zone record: bumped when reused */
 	char			 key[72];	/* zone record: "group/addr" it belongs to */
 };
@@ -53,7 +54,7 @@ struct pt_upstream_peer {
 	struct pt_sockaddr	 addr;		/* where to connect */
 	const char		*name;		/* "host:port" as written, for $upstream_addr */
 	long			 weight;	/* weight= (1) */
-	long			 current_weight;/* smooth WRR state (per worker) */
+	long			 current_weight;/* smooth WRR state without a zone (per worker) */
 	long			 max_fails;	/* max_fails= (1), 0 = never out */
 	pt_msec_t		 fail_timeout;	/* fail_timeout= (10s) */
 	long			 max_conns;	/* max_conns= (0 = no limit) */

@@ -403,7 +403,7 @@ upstream_server(struct pt_conf_ctx *cf, const struct pt_directive *d, void *conf
 
 /*---- zone: peer state shared by the workers ----*/
 
-#define UPSTREAM_ZONE_MAGIC	0x55505a33u
+#define UPSTREAM_ZONE_MAGIC	0x55505a34u
 
 /* at the start of a zone's data: every peer record ever made in it */
 struct upstream_zone_hdr {
