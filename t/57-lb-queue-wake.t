@@ -60,7 +60,11 @@ my @sorted = sort { $a <=> $b } @gap;
 my $max = $sorted[-1] // 0;
 note(sprintf('hand-off after a release: median %.1f ms, max %.1f ms',
     1000 * ($sorted[@sorted / 2] // 0), 1000 * $max));
-cmp_ok($max, '<', 0.25, sprintf('each waiting request got the server soon after the release '
+# Woken by the release, not by the 5 s queue timeout. The bound leaves
+# room for a loaded machine and sanitizer builds (258 ms seen under ASan
+# with the CPUs busy; ~10 ms on a quiet one): a timing figure is not a
+# performance claim here, only "well before the timeout".
+cmp_ok($max, '<', 1.0, sprintf('each waiting request got the server soon after the release '
     . '(%.0f ms at most)', 1000 * $max));
 cmp_ok($gap[0], '>', -0.05, 'never two at once');
 
