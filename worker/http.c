@@ -652,6 +652,18 @@ pt_http_internal_redirect(struct pt_request *r, struct pt_str uri)
 	return PT_DONE;
 }
 
+int
+pt_http_has_error_page(struct pt_request *r, int status)
+{
+	struct pt_array *eps = r->loc->error_pages;
+	size_t i;
+
+	for (i = 0; eps != NULL && i < eps->nelts; i++)
+		if (((struct pt_http_error_page *)eps->elts)[i].status == status)
+			return 1;
+	return 0;
+}
+
 static const char http_error_tail[] =
     "<hr><center>portico</center>\r\n</body>\r\n</html>\r\n";
 

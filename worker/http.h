@@ -322,6 +322,9 @@ ssize_t	pt_http_body_read(struct pt_request *r, struct pt_buf *b);
 /* the handler to call when body bytes may be read again */
 void	pt_http_body_wait(struct pt_request *r, pt_http_drain_fn on_ready);
 
+/* does an error_page of the request's location handle <status>? */
+int	pt_http_has_error_page(struct pt_request *r, int status);
+
 /* internal redirect to <uri> (error_page); keeps the request, reruns phases */
 int	pt_http_internal_redirect(struct pt_request *r, struct pt_str uri);
 

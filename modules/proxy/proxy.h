@@ -37,6 +37,7 @@ struct proxy_loc {
 	int			 request_buffering;
 	int			 pass_request_headers;
 	int			 pass_request_body;
+	int			 intercept_errors; /* error_page may replace >= 300 answers */
 	size_t			 limit_rate;	/* proxy_limit_rate, bytes/s, 0 = none */
 };
 

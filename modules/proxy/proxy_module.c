@@ -775,6 +775,14 @@ proxy_process_head(struct proxy_ctx *px, size_t head_len)
 	proxy_var_append(r, &r->upstream_connect_time, proxy_time(r, px->connect_ms));
 	proxy_var_append(r, &r->upstream_header_time, proxy_time(r, px->header_ms));
 
+	if (px->conf->intercept_errors && status >= 300 && pt_http_has_error_page(r, status)) {
+		/* the error page replaces the answer: its body is not read */
+		proxy_var_append(r, &r->upstream_response_time,
+		    proxy_time(r, pt_current_msec - px->start));
+		proxy_release(px, 0, 0);
+		pt_http_finalize(r, status);
+		return PT_DONE;
+	}
 	r->status = status;
 	if (px->head.reason.len > 0 && strcmp(pt_http_status_text(status), "Unknown") == 0)
 		r->status_line = px->head.reason;
