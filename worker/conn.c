@@ -80,8 +80,12 @@ pt_conn_new(int fd, const struct pt_sockaddr *peer)
 		pt_log(PT_LOG_ALERT, 0, "%u worker_connections are not enough", pt_worker.max_conns);
 		return NULL;
 	}
-	/* room for the connection and its protocol state (http: ~160 bytes) */
-	pool = pt_pool_create(sizeof(*c) + 256);
+	/*
+	 * Room for the connection and its protocol state (struct
+	 * pt_http_conn: ~180 bytes): an idle keep-alive client costs this
+	 * one block. TLS state and anything larger go to further blocks.
+	 */
+	pool = pt_pool_create(sizeof(*c) + 192);
 	c = pt_pcalloc(pool, sizeof(*c));
 	c->magic = PT_CONN_MAGIC;
 	c->pool = pool;

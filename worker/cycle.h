@@ -34,8 +34,20 @@ struct pt_core_conf {
 struct pt_conn;
 
 /* a socket address with its printable form */
+/*
+ * An IPv4 or IPv6 socket address. Not sockaddr_storage: these sit in
+ * every connection (peer and local), and 128 bytes each would be most
+ * of an idle connection's memory.
+ */
+union pt_sa {
+	sa_family_t		 ss_family;	/* AF_INET or AF_INET6 */
+	struct sockaddr		 sa;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+};
+
 struct pt_sockaddr {
-	struct sockaddr_storage	 sa;		/* address */
+	union pt_sa		 sa;		/* address */
 	socklen_t		 len;		/* used bytes of <sa> */
 	char			 text[64];	/* "127.0.0.1:80", "[::1]:80" */
 };

@@ -611,7 +611,7 @@ var_remote_port(struct pt_request *r, void *data, struct pt_str *out)
 static int
 var_binary_remote_addr(struct pt_request *r, void *data, struct pt_str *out)
 {
-	const struct sockaddr_storage *ss = &pt_http_client_addr(r)->sa;
+	const union pt_sa *ss = &pt_http_client_addr(r)->sa;
 
 	(void)data;
 	if (ss->ss_family == AF_INET) {

@@ -62,7 +62,7 @@ pt_cidr_parse(struct pt_pool *pool, const char *text, struct pt_cidr *c)
 
 /* the address bytes of <ss> (IPv4-mapped IPv6 as IPv4); returns the family */
 static inline int
-pt_cidr_addr(const struct sockaddr_storage *ss, const uint8_t **bytes)
+pt_cidr_addr(const union pt_sa *ss, const uint8_t **bytes)
 {
 	if (ss->ss_family == AF_INET) {
 		*bytes = (const uint8_t *)&((const struct sockaddr_in *)(const void *)ss)->sin_addr;

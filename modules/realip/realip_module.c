@@ -109,7 +109,7 @@ realip_conf_merge(struct pt_conf_ctx *cf, enum pt_conf_level level, void *parent
 /*---- runtime (worker) ----*/
 
 static int
-realip_trusted(const struct realip_loc *rl, const struct sockaddr_storage *ss)
+realip_trusted(const struct realip_loc *rl, const union pt_sa *ss)
 {
 	const struct pt_cidr *c = rl->from->elts;
 	const uint8_t *bytes;

@@ -217,7 +217,7 @@ static struct pt_upstream_peer *
 balance_ip_hash_get(struct pt_upstream *u, struct pt_request *r, const uint64_t *tried,
     int backup)
 {
-	const struct sockaddr_storage *ss = &r->c->peer.sa;
+	const union pt_sa *ss = &r->c->peer.sa;
 	uint64_t h;
 
 	if (backup)
